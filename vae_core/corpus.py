@@ -1,0 +1,409 @@
+"""Corpora: sentences with optional label columns, readers, splits, batching, named corpora."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """Sentences of one split, with label columns aligned to them (column -> one value each)."""
+
+    sentences: tuple[str, ...]
+    labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for col, values in self.labels.items():
+            if len(values) != len(self.sentences):
+                raise ValueError(
+                    f"label column {col!r} has {len(values)} values for {len(self.sentences)} sentences"
+                )
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def select(self, indices: Sequence[int]) -> TextSet:
+        """The sentences (and labels) at these indices, in this order."""
+        idx = list(indices)
+        return TextSet(
+            tuple(self.sentences[i] for i in idx),
+            {c: tuple(v[i] for i in idx) for c, v in self.labels.items()},
+        )
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A named corpus with train/valid/test splits.
+
+    `factors` names the label columns that are known generative factors (the built-in corpus);
+    other label columns are plain labels. `spec` is how to load it again ("synthetic", "ptb",
+    or a path). `truncated` counts sentences cut to the max length when read.
+    """
+
+    name: str
+    train: TextSet
+    valid: TextSet
+    test: TextSet
+    factors: tuple[str, ...] = ()
+    spec: str = ""
+    truncated: int = 0
+
+    def split(self, name: str) -> TextSet:
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
+        return getattr(self, name)
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        return tuple(self.train.labels)
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+MAX_FILE_BYTES = 200 * 1024 * 1024  # a corpus file larger than this is refused (stream it instead)
+MAX_LINE_CHARS = 100_000  # one "sentence" longer than this is not a sentence
+TEXT_COLUMN_GUESSES = ("text", "sentence", "sentences", "content", "review", "body")
+
+
+class CorpusError(ValueError):
+    """A corpus could not be read; the message says why and what to do."""
+
+
+def _decode_bytes(data: bytes, source: str) -> str:
+    if b"\x00" in data[:4096]:
+        raise CorpusError(f"{source} looks like a binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CorpusError(
+            f"{source} is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+            "save it as UTF-8 and try again"
+        ) from e
+    return text
+
+
+def _check_size(nbytes: int, source: str, max_bytes: int) -> None:
+    if nbytes == 0:
+        raise CorpusError(f"{source} is empty")
+    if nbytes > max_bytes:
+        raise CorpusError(f"{source} is {nbytes / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+
+
+def _clean_lines(lines: list[str], source: str) -> list[str]:
+    out = []
+    for n, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s:
+            continue
+        if len(s) > MAX_LINE_CHARS:
+            raise CorpusError(f"{source} line {n} has {len(s):,} characters; one sentence a line is expected")
+        out.append(s)
+    return out
+
+
+def parse_text(
+    data: bytes, fmt: str, source: str = "file", text_column: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> TextSet:
+    """Parse the bytes of a .txt/.csv/.tsv/.jsonl corpus into a TextSet.
+
+    `.txt`: one sentence a line. `.csv`/`.tsv`: `text_column` (or a column named like text) holds
+    the sentence, every other column becomes a label column. `.jsonl`: one object a line, same rule.
+    """
+    _check_size(len(data), source, max_bytes)
+    text = _decode_bytes(data, source)
+    fmt = fmt.lower().lstrip(".")
+    if fmt == "txt":
+        sents = _clean_lines(text.splitlines(), source)
+        if not sents:
+            raise CorpusError(f"{source} has no non-empty lines")
+        return TextSet(tuple(sents))
+    if fmt in ("csv", "tsv"):
+        delim = "\t" if fmt == "tsv" else ","
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+        rows = [r for r in reader if any(c.strip() for c in r)]
+        if not rows:
+            raise CorpusError(f"{source} has no rows")
+        header = [h.strip() for h in rows[0]]
+        records = []
+        for n, r in enumerate(rows[1:], 2):
+            if len(r) != len(header):
+                raise CorpusError(f"{source} row {n} has {len(r)} fields; the header has {len(header)}")
+            records.append(dict(zip(header, r)))
+        return _records_to_textset(records, header, source, text_column)
+    if fmt == "jsonl":
+        records = []
+        header: list[str] = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CorpusError(f"{source} line {n} is not valid JSON: {e.msg}") from e
+            if not isinstance(obj, dict):
+                raise CorpusError(f"{source} line {n} is not a JSON object")
+            for k in obj:
+                if k not in header:
+                    header.append(k)
+            records.append(obj)
+        return _records_to_textset(records, header, source, text_column)
+    raise CorpusError(f"{source}: unsupported format {fmt!r} (use .txt, .csv, .tsv or .jsonl)")
+
+
+def _records_to_textset(
+    records: list[dict], header: list[str], source: str, text_column: str | None
+) -> TextSet:
+    if not records:
+        raise CorpusError(f"{source} has a header but no rows")
+    if text_column is None:
+        lower = {h.lower(): h for h in header}
+        text_column = next((lower[g] for g in TEXT_COLUMN_GUESSES if g in lower), None)
+        if text_column is None:
+            raise CorpusError(
+                f"{source} has no text column; choose one of: {', '.join(header)}"
+            )
+    if text_column not in header:
+        raise CorpusError(f"{source} has no column {text_column!r} (columns: {', '.join(header)})")
+    sents: list[str] = []
+    keep: list[int] = []
+    for i, rec in enumerate(records):
+        s = str(rec.get(text_column) or "").strip()
+        if len(s) > MAX_LINE_CHARS:
+            raise CorpusError(f"{source} row {i + 2} has a text of {len(s):,} characters")
+        if s:
+            sents.append(s)
+            keep.append(i)
+    if not sents:
+        raise CorpusError(f"{source}: column {text_column!r} is empty in every row")
+    labels = {
+        c: tuple("" if records[i].get(c) is None else str(records[i].get(c)) for i in keep)
+        for c in header
+        if c != text_column
+    }
+    return TextSet(tuple(sents), labels)
+
+
+def read_file(path: str | os.PathLike, text_column: str | None = None,
+              max_bytes: int = MAX_FILE_BYTES) -> TextSet:
+    """Read a corpus file (.txt, .csv, .tsv, .jsonl) into a TextSet, with a clear error if it is bad."""
+    p = Path(path)
+    if not p.is_file():
+        raise CorpusError(f"no such file: {p}")
+    size = p.stat().st_size
+    _check_size(size, p.name, max_bytes)
+    return parse_text(p.read_bytes(), p.suffix or ".txt", p.name, text_column, max_bytes)
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def split_deterministic(
+    data: TextSet, valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0
+) -> tuple[TextSet, TextSet, TextSet]:
+    """Shuffle with a fixed seed and cut into train/valid/test (each non-empty when possible)."""
+    n = len(data)
+    if n < 3:
+        raise CorpusError(f"a corpus needs at least 3 sentences to split; this one has {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_valid = max(1, int(round(n * valid_fraction)))
+    n_test = max(1, int(round(n * test_fraction)))
+    valid = perm[:n_valid]
+    test = perm[n_valid:n_valid + n_test]
+    train = perm[n_valid + n_test:]
+    return data.select(sorted(train)), data.select(sorted(valid)), data.select(sorted(test))
+
+
+def _find_split_files(directory: Path) -> dict[str, Path] | None:
+    """Files named like *train*, *valid*/*dev*, *test* in a directory (PTB layout), or None."""
+    files = [f for f in sorted(directory.iterdir()) if f.is_file() and f.suffix in (".txt", ".csv", ".tsv", ".jsonl")]
+    found: dict[str, Path] = {}
+    for f in files:
+        name = f.stem.lower()
+        for split, keys in (("train", ("train",)), ("valid", ("valid", "dev", "val")), ("test", ("test",))):
+            if split not in found and any(k in name.split(".") or name.endswith(k) or name.startswith(k) for k in keys):
+                found[split] = f
+    return found if "train" in found else None
+
+
+def load_path(path: str | os.PathLike, text_column: str | None = None, seed: int = 0) -> Corpus:
+    """A corpus from a file (split deterministically) or a directory with train/valid/test files."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        files = _find_split_files(p)
+        if files is None:
+            raise CorpusError(
+                f"directory {p} has no file named like '*train*' (.txt/.csv/.tsv/.jsonl); "
+                "give a file or a directory with train/valid/test files"
+            )
+        train = read_file(files["train"], text_column)
+        if "valid" in files and "test" in files:
+            valid = read_file(files["valid"], text_column)
+            test = read_file(files["test"], text_column)
+        else:
+            train, valid, test = split_deterministic(train, seed=seed)
+        return Corpus(p.name, train, valid, test, spec=str(p.resolve()))
+    if p.is_file():
+        data = read_file(p, text_column)
+        train, valid, test = split_deterministic(data, seed=seed)
+        return Corpus(p.stem, train, valid, test, spec=str(p.resolve()))
+    raise CorpusError(f"no such file or directory: {p}")
+
+
+# --------------------------------------------------------------------------- named corpora
+
+PTB_URL = "https://raw.githubusercontent.com/timbmg/RNNLM/4e5bddfd042beb3e1aa1f282954cc31567294c83/data/ptb.zip"
+PTB_FILES_SHA256 = {
+    "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+}
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: $VAE_CACHE_DIR, else ~/.cache/vae_text_lab."""
+    return Path(os.environ.get("VAE_CACHE_DIR", Path.home() / ".cache" / "vae_text_lab"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_ptb(url: str = PTB_URL, dest: Path | None = None,
+                 expected: Mapping[str, str] = PTB_FILES_SHA256, timeout: float = 60.0) -> Path:
+    """Download the PTB zip once, extract the three files, check each sha256; return the directory.
+
+    Files already present with the right checksum are not downloaded again. A checksum mismatch
+    deletes what was written and raises CorpusError.
+    """
+    import zipfile
+
+    dest = dest or cache_dir() / "ptb"
+    if all((dest / n).is_file() and sha256_file(dest / n) == h for n, h in expected.items()):
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / "download.zip.part"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:  # noqa: S310
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+        with zipfile.ZipFile(tmp) as zf:
+            for member in zf.namelist():
+                base = os.path.basename(member)
+                if base in expected and not member.startswith("__MACOSX"):
+                    data = zf.read(member)
+                    got = hashlib.sha256(data).hexdigest()
+                    if got != expected[base]:
+                        raise CorpusError(f"checksum mismatch for {base} from {url}: got {got}")
+                    part = dest / (base + ".part")
+                    part.write_bytes(data)
+                    os.replace(part, dest / base)
+    except CorpusError:
+        for n in expected:
+            (dest / n).unlink(missing_ok=True)
+        raise
+    except (OSError, zipfile.BadZipFile) as e:
+        raise CorpusError(f"could not download PTB from {url}: {e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    missing = [n for n in expected if not (dest / n).is_file()]
+    if missing:
+        raise CorpusError(f"the PTB archive from {url} lacks {', '.join(missing)}")
+    return dest
+
+
+def load_corpus(spec: str, text_column: str | None = None, seed: int = 0) -> Corpus:
+    """Resolve a corpus spec: 'synthetic', 'ptb' (download once to the cache), or a path."""
+    if spec == "synthetic":
+        from vae_core import synthetic
+
+        return synthetic.generate(seed=0)
+    if spec == "ptb":
+        directory = download_ptb()
+        c = load_path(directory, text_column, seed)
+        return Corpus("ptb", c.train, c.valid, c.test, spec="ptb")
+    return load_path(spec, text_column, seed)
+
+
+def corpus_sha(c: Corpus) -> str:
+    """A short content hash of a corpus (all splits), for cache keys."""
+    h = hashlib.sha256()
+    for split in SPLITS:
+        for s in c.split(split).sentences:
+            h.update(s.encode("utf-8", "surrogatepass"))
+            h.update(b"\n")
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- token ids and batches
+
+
+def encode_sentences(
+    sentences: Sequence[str], vocab, max_len: int, lowercase: bool = False
+) -> tuple[list[list[int]], int]:
+    """Token ids of each sentence with <eos> appended, cut to max_len words; and how many were cut."""
+    from vae_core.text import tokenize
+
+    out: list[list[int]] = []
+    cut = 0
+    for s in sentences:
+        toks = tokenize(s, lowercase)
+        if len(toks) > max_len:
+            toks = toks[:max_len]
+            cut += 1
+        out.append(vocab.encode(toks))
+    return out, cut
+
+
+def bucket_batches(
+    lengths: Sequence[int], batch_size: int, seed: int | None = None, bucket_factor: int = 50
+) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding, fewer wasted RNN steps).
+
+    With a seed: shuffle, sort within chunks of `bucket_factor` batches by length, cut into
+    batches, shuffle the batches. Without: sort everything by length (deterministic eval order).
+    """
+    n = len(lengths)
+    lengths_arr = np.asarray(lengths)
+    if seed is None:
+        order = np.argsort(lengths_arr, kind="stable")
+        return [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    chunk = batch_size * bucket_factor
+    batches: list[list[int]] = []
+    for start in range(0, n, chunk):
+        part = perm[start:start + chunk]
+        part = part[np.argsort(lengths_arr[part], kind="stable")]
+        batches.extend(part[i:i + batch_size].tolist() for i in range(0, len(part), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def collate(ids: Sequence[Sequence[int]]):
+    """Pad token-id lists into (B, T) LongTensor with <pad>=0, plus lengths (B,)."""
+    import torch
+
+    lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
+    tokens = torch.zeros(len(ids), int(lengths.max()) if len(ids) else 0, dtype=torch.long)
+    for i, x in enumerate(ids):
+        tokens[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+    return tokens, lengths

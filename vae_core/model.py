@@ -1,0 +1,168 @@
+"""Sentence VAE: RNN encoder → diagonal Gaussian q(z|x) → RNN decoder conditioned on z.
+
+Shapes: B batch, T time (tokens incl. <eos>), D latent, E embedding, H hidden, V vocabulary,
+N real (non-pad) tokens in a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from vae_core.config import ModelConfig
+from vae_core.text import BOS_ID, PAD_ID, UNK_ID
+
+MAX_PARAMS = 300_000_000  # refuse to build anything larger (a corrupted config must not eat memory)
+
+
+def parameter_count(cfg: ModelConfig) -> int:
+    """Number of parameters a SentenceVAE of this config has, computed without building it."""
+    V, E, H, D = cfg.vocab_size, cfg.embed_dim, cfg.hidden_dim, cfg.latent_dim
+    gates = 3 if cfg.rnn_type == "gru" else 4
+    dirs = 2 if cfg.bidirectional else 1
+
+    def rnn(inp: int, layers: int, d: int) -> int:
+        total, i = 0, inp
+        for _ in range(layers):
+            total += d * gates * H * (i + H + 2)
+            i = H * d
+        return total
+
+    enc = rnn(E, cfg.encoder_layers, dirs) + 2 * (dirs * H * D + D)
+    dec_in = E + (D if cfg.z_to_inputs else 0)
+    dec = rnn(dec_in, cfg.decoder_layers, 1) + (D * H + H) * cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
+    return V * E + enc + dec + H * V + V
+
+
+@dataclass
+class VAEOutput:
+    """What a forward pass gives: posterior parameters, the sample used, and per-sentence NLL."""
+
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D)
+    recon_nll: torch.Tensor  # (B,) summed token NLL of each sentence, <eos> included
+    n_tokens: int  # real tokens in the batch (targets incl. <eos>)
+    n_correct: int | None = None  # argmax == target count, when asked for
+
+
+class SentenceVAE(nn.Module):
+    """β-VAE over sentences; z conditions the decoder via its initial state and every input."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.vocab_size < 5:
+            raise ValueError("ModelConfig.vocab_size must be set from the vocabulary (>= 5)")
+        n = parameter_count(cfg)
+        if n > MAX_PARAMS:
+            raise ValueError(f"this config has {n:,} parameters; the limit is {MAX_PARAMS:,}")
+        self.cfg = cfg
+        rnn_cls = nn.GRU if cfg.rnn_type == "gru" else nn.LSTM
+        dirs = 2 if cfg.bidirectional else 1
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
+        self.encoder = rnn_cls(
+            cfg.embed_dim, cfg.hidden_dim, num_layers=cfg.encoder_layers,
+            bidirectional=cfg.bidirectional, batch_first=True,
+        )
+        self.to_mu = nn.Linear(dirs * cfg.hidden_dim, cfg.latent_dim)
+        self.to_logvar = nn.Linear(dirs * cfg.hidden_dim, cfg.latent_dim)
+        n_init = cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
+        self.z_to_hidden = nn.Linear(cfg.latent_dim, cfg.hidden_dim * n_init)
+        dec_in = cfg.embed_dim + (cfg.latent_dim if cfg.z_to_inputs else 0)
+        self.decoder = rnn_cls(dec_in, cfg.hidden_dim, num_layers=cfg.decoder_layers, batch_first=True)
+        self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
+        self.drop = nn.Dropout(cfg.embed_dropout)
+
+    # ------------------------------------------------------------------ encoder
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters of q(z|x).
+
+        tokens: (B, T) ids incl. <eos>, padded with 0; lengths: (B,) → mu, logvar: (B, D) each.
+        """
+        emb = self.drop(self.embedding(tokens))  # (B, T, E)
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, h = self.encoder(packed)
+        if isinstance(h, tuple):  # LSTM: (h, c); the summary is h
+            h = h[0]
+        L, dirs, B = self.cfg.encoder_layers, 2 if self.cfg.bidirectional else 1, tokens.size(0)
+        h = h.view(L, dirs, B, self.cfg.hidden_dim)[-1]  # (dirs, B, H): last layer, both directions
+        h = h.transpose(0, 1).reshape(B, dirs * self.cfg.hidden_dim)  # (B, dirs*H), per example
+        return self.to_mu(h), self.to_logvar(h)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps, (B, D)."""
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    # ------------------------------------------------------------------ decoder
+
+    def init_state(self, z: torch.Tensor):
+        """Decoder initial state from z (B, D): (layers, B, H), or a (h, c) pair for LSTM."""
+        B, H, L = z.size(0), self.cfg.hidden_dim, self.cfg.decoder_layers
+        init = torch.tanh(self.z_to_hidden(z))  # (B, n_init*H)
+        if self.cfg.rnn_type == "lstm":
+            h, c = init.view(B, 2, L, H).permute(1, 2, 0, 3).contiguous()  # 2 × (L, B, H)
+            return (h, c)
+        return init.view(B, L, H).transpose(0, 1).contiguous()  # (L, B, H)
+
+    def _decoder_inputs(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Decoder input embeddings (B, T, E[+D]): <bos> then tokens shifted right, word-dropped."""
+        inputs = torch.cat([torch.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], dim=1)  # (B, T)
+        if self.training and self.cfg.word_dropout > 0:
+            drop = torch.rand(inputs.shape, device=inputs.device) < self.cfg.word_dropout
+            drop[:, 0] = False  # keep <bos>
+            inputs = inputs.masked_fill(drop & (inputs != PAD_ID), UNK_ID)
+        emb = self.drop(self.embedding(inputs))  # (B, T, E)
+        if self.cfg.z_to_inputs:
+            emb = torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1)], dim=-1)  # (B, T, E+D)
+        return emb
+
+    def decode_hidden(self, z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor):
+        """Teacher-forced decoder states on real tokens only, as a PackedSequence (N, H)."""
+        emb = self._decoder_inputs(tokens, z)
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.decoder(packed, self.init_state(z))
+        return out
+
+    def decode_logits(self, z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V), zero at padded positions (for analysis; training uses packed)."""
+        out = self.decode_hidden(z, tokens, lengths)
+        logits = out._replace(data=self.out(out.data))
+        padded, _ = pad_packed_sequence(logits, batch_first=True, total_length=tokens.size(1))
+        return padded
+
+    def step(self, inputs: torch.Tensor, z: torch.Tensor, state):
+        """One decoding step. inputs: (B,) ids, z: (B, D) → logits (B, V), new state."""
+        emb = self.embedding(inputs).unsqueeze(1)  # (B, 1, E)
+        if self.cfg.z_to_inputs:
+            emb = torch.cat([emb, z.unsqueeze(1)], dim=-1)  # (B, 1, E+D)
+        out, state = self.decoder(emb, state)  # (B, 1, H)
+        return self.out(out.squeeze(1)), state
+
+    def reconstruction_nll(
+        self, z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor, count_correct: bool = False
+    ) -> tuple[torch.Tensor, int | None]:
+        """Summed token NLL per sentence (B,), computing the output layer only on real tokens."""
+        out = self.decode_hidden(z, tokens, lengths)
+        logits = self.out(out.data)  # (N, V): real tokens only
+        B, T = tokens.shape
+        lengths_cpu = lengths.cpu()
+        targets = pack_padded_sequence(tokens, lengths_cpu, batch_first=True, enforce_sorted=False).data  # (N,)
+        rows = torch.arange(B, device=tokens.device).unsqueeze(1).expand(B, T)
+        owner = pack_padded_sequence(rows, lengths_cpu, batch_first=True, enforce_sorted=False).data  # (N,)
+        tok_nll = nn.functional.cross_entropy(logits, targets, reduction="none")  # (N,)
+        nll = torch.zeros(B, device=tokens.device, dtype=tok_nll.dtype).index_add_(0, owner, tok_nll)
+        correct = int((logits.argmax(-1) == targets).sum()) if count_correct else None
+        return nll, correct
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, sample: bool = True,
+                count_correct: bool = False) -> VAEOutput:
+        """Encode, sample z (or take the mean), decode; tokens (B, T), lengths (B,)."""
+        mu, logvar = self.encode(tokens, lengths)
+        z = self.reparameterize(mu, logvar) if sample else mu
+        nll, correct = self.reconstruction_nll(z, tokens, lengths, count_correct)
+        return VAEOutput(mu, logvar, z, nll, int(lengths.sum()), correct)

@@ -1,0 +1,127 @@
+"""The β-VAE objective family, and KL schedules as pure functions of the step.
+
+total = reconstruction + weight(step) · KL_term + tc_weight · TC        (constant/linear/sigmoid/cyclical)
+total = reconstruction + γ · |KL − C(step)| + tc_weight · TC             (capacity, Burgess et al. 2018)
+
+KL_term is the KL summed over dimensions, or with free bits λ > 0 the sum over dimensions of
+max(λ, batch-mean KL of that dimension) (Kingma et al. 2016). Reconstruction and KL are per
+sentence, averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vae_core.config import TrainConfig
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension, closed form. (B, D) → (B, D)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(z; mu, exp(logvar)); broadcasts. Returns the broadcast shape."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int) -> torch.Tensor:
+    """Minibatch-weighted-sampling estimate of TC(z) = KL(q(z) || Π_d q(z_d)) (Chen et al. 2018).
+
+    z, mu, logvar: (B, D) → scalar. Biased for small batches; used as a penalty, not reported as exact.
+    """
+    B = z.size(0)
+    log_qz_ij = gaussian_log_density(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))  # (B, B, D)
+    log_norm = math.log(B * max(dataset_size, B))
+    log_qz = torch.logsumexp(log_qz_ij.sum(-1), dim=1) - log_norm  # (B,)
+    log_prod_qzd = (torch.logsumexp(log_qz_ij, dim=1) - log_norm).sum(-1)  # (B,)
+    return (log_qz - log_prod_qzd).mean()
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def kl_weight(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """Weight on the KL term at this step (0-based). Capacity runs weight |KL − C| by γ instead."""
+    if cfg.schedule in ("constant", "capacity"):
+        return cfg.beta if cfg.schedule == "constant" else 0.0
+    if cfg.schedule == "linear":
+        if cfg.warmup_steps == 0:
+            return cfg.beta
+        return cfg.beta * min(1.0, step / cfg.warmup_steps)
+    if cfg.schedule == "sigmoid":
+        if cfg.warmup_steps == 0:
+            return cfg.beta
+        # logistic centred at half the warm-up, reaching ~0.9933 of beta at warm-up end
+        x = 10.0 * (step / cfg.warmup_steps - 0.5)
+        return cfg.beta / (1.0 + math.exp(-x))
+    if cfg.schedule == "cyclical":
+        # Fu et al. 2019: M cycles over all steps; rise linearly for ratio R of each cycle, then hold
+        period = max(1, total_steps) / cfg.cycles
+        tau = (step % period) / period
+        return cfg.beta * min(1.0, tau / cfg.cycle_ratio)
+    raise ValueError(f"unknown schedule {cfg.schedule!r}")
+
+
+def capacity(step: int, cfg: TrainConfig) -> float:
+    """Target KL C in nats at this step: linear from 0 to capacity_max over capacity_steps."""
+    if cfg.capacity_steps == 0:
+        return cfg.capacity_max
+    return cfg.capacity_max * min(1.0, step / cfg.capacity_steps)
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+@dataclass
+class LossParts:
+    """The objective and its parts for one batch (per-sentence means)."""
+
+    total: torch.Tensor  # scalar, what is minimised
+    recon: torch.Tensor  # scalar: mean summed token NLL per sentence
+    kl: torch.Tensor  # scalar: mean KL per sentence (summed over dimensions)
+    kl_per_dim: torch.Tensor  # (D,) mean over the batch
+    weight: float  # weight applied to the KL term (β at this step; γ for capacity)
+    weighted_kl: torch.Tensor  # scalar: the KL part of total (β·KL, or γ·|KL − C|, free bits applied)
+    capacity: float | None = None  # C at this step for capacity runs
+    tc: torch.Tensor | None = None  # scalar TC estimate when tc_weight > 0
+
+
+def beta_vae_loss(
+    recon_nll: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    z: torch.Tensor,
+    step: int,
+    cfg: TrainConfig,
+    total_steps: int,
+    dataset_size: int,
+) -> LossParts:
+    """The β-VAE family objective. recon_nll: (B,), mu/logvar/z: (B, D)."""
+    kl_bd = gaussian_kl(mu, logvar)  # (B, D)
+    kl_per_dim = kl_bd.mean(0)  # (D,)
+    kl = kl_per_dim.sum()
+    recon = recon_nll.mean()
+    if cfg.free_bits > 0:
+        kl_term = torch.clamp(kl_per_dim, min=cfg.free_bits).sum()
+    else:
+        kl_term = kl
+    cap = None
+    if cfg.schedule == "capacity":
+        cap = capacity(step, cfg)
+        weight = cfg.gamma
+        weighted = cfg.gamma * (kl_term - cap).abs()
+    else:
+        weight = kl_weight(step, cfg, total_steps)
+        weighted = weight * kl_term
+    total = recon + weighted
+    tc = None
+    if cfg.tc_weight > 0:
+        tc = total_correlation(z, mu, logvar, dataset_size)
+        total = total + cfg.tc_weight * tc
+    return LossParts(total, recon, kl, kl_per_dim, weight, weighted, cap, tc)

@@ -1,0 +1,354 @@
+"""Training loop: callbacks and files only (no printing), checkpoints, resume, NaN guard, stop flag."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vae_core.config import ModelConfig, TrainConfig
+from vae_core.corpus import Corpus, TextSet, bucket_batches, collate, encode_sentences
+from vae_core.model import SentenceVAE
+from vae_core.objective import beta_vae_loss, gaussian_kl
+from vae_core.runs import (
+    RunError,
+    append_jsonl,
+    make_config,
+    read_config,
+    read_json,
+    save_tensors,
+    write_json,
+    write_status,
+)
+from vae_core.text import Vocab, tokenize
+
+StepCallback = Callable[[dict], None]
+
+
+@dataclass
+class Callbacks:
+    """Hooks a UI attaches to training: each gets the same dict that goes to metrics.jsonl."""
+
+    on_step: StepCallback | None = None
+    on_eval: StepCallback | None = None
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradients became NaN/inf; the last good checkpoint is kept."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_vocab(corpus: Corpus, tcfg: TrainConfig) -> Vocab:
+    """Vocabulary of the training split under the run's tokenisation settings."""
+    return Vocab.build(
+        (tokenize(s, tcfg.lowercase) for s in corpus.train.sentences),
+        min_freq=tcfg.min_freq,
+        max_size=tcfg.max_vocab,
+    )
+
+
+def total_steps_for(n_batches: int, tcfg: TrainConfig) -> int:
+    total = n_batches * tcfg.epochs
+    return min(total, tcfg.max_steps) if tcfg.max_steps else total
+
+
+@torch.no_grad()
+def evaluate_elbo(
+    model: SentenceVAE, data: list[list[int]], batch_size: int = 128, device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Single-sample ELBO parts on encoded sentences, z sampled with a fixed seed; weights untouched.
+
+    Returns per-sentence means (recon, kl, elbo), nll_per_token bound, kl_per_dim (D,), active
+    units (Cov_x mu_d > 0.01), and teacher-forced token accuracy at z = mu.
+    """
+    was_training = model.training
+    model.eval()
+    n_sent = n_tok = correct = 0
+    recon_sum = 0.0
+    kl_dim_sum = None
+    mus = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for idx in bucket_batches([len(x) for x in data], batch_size, seed=None):
+            tokens, lengths = collate([data[i] for i in idx])
+            tokens, lengths = tokens.to(device), lengths.to(device)
+            mu, logvar = model.encode(tokens, lengths)
+            z = model.reparameterize(mu, logvar)
+            nll, _ = model.reconstruction_nll(z, tokens, lengths)
+            _, c = model.reconstruction_nll(mu, tokens, lengths, count_correct=True)
+            kl_bd = gaussian_kl(mu, logvar)  # (B, D)
+            kl_dim_sum = kl_bd.sum(0) if kl_dim_sum is None else kl_dim_sum + kl_bd.sum(0)
+            recon_sum += float(nll.sum())
+            n_sent += len(idx)
+            n_tok += int(lengths.sum())
+            correct += int(c or 0)
+            mus.append(mu.cpu())
+    model.train(was_training)
+    if n_sent == 0:
+        return {}
+    kl_per_dim = (kl_dim_sum / n_sent).cpu()
+    mu_all = torch.cat(mus)
+    var = mu_all.var(0, unbiased=True) if len(mu_all) > 1 else torch.zeros(mu_all.size(1))
+    recon = recon_sum / n_sent
+    kl = float(kl_per_dim.sum())
+    return {
+        "recon": recon,
+        "kl": kl,
+        "elbo": -(recon + kl),
+        "nll_bound": recon + kl,
+        "nll_per_token_bound": (recon + kl) * n_sent / n_tok,
+        "ppl_bound": math.exp(min(50.0, (recon + kl) * n_sent / n_tok)),
+        "token_acc": correct / n_tok,
+        "kl_per_dim": [round(float(x), 5) for x in kl_per_dim],
+        "active_units": int((var > 0.01).sum()),
+        "n_sentences": n_sent,
+        "n_tokens": n_tok,
+    }
+
+
+def _optimizer(model: SentenceVAE, tcfg: TrainConfig) -> torch.optim.Optimizer:
+    if tcfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=tcfg.lr)
+    return torch.optim.Adam(model.parameters(), lr=tcfg.lr)
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer, model: SentenceVAE) -> dict[str, torch.Tensor]:
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                out[f"{names[id(p)]}::{k}"] = v if v.dim() else v.reshape(1)
+    return out
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, model: SentenceVAE, tensors: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    for key, v in tensors.items():
+        name, k = key.split("::")
+        if name not in params:
+            raise RunError(f"optimizer state names unknown parameter {name}")
+        p = params[name]
+        ref = p if k != "step" else None
+        opt.state[p][k] = v.reshape(()) if ref is None else v.reshape(p.shape)
+
+
+def train(
+    run_dir: str | Path,
+    corpus: Corpus,
+    model_cfg: ModelConfig | None = None,
+    train_cfg: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    callbacks: Callbacks | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: str | torch.device = "cpu",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Train a sentence β-VAE into `run_dir` and return the final record.
+
+    A new run refuses a non-empty directory unless `overwrite`. `resume=True` reads the configs,
+    vocabulary, last weights and optimizer state from `run_dir` and continues at the saved step
+    (mid-epoch included, in the same batch order). Writes status.json (running → finished /
+    stopped / failed), metrics.jsonl, model/best/optimizer safetensors, summary.json.
+    """
+    run_dir = Path(run_dir)
+    callbacks = callbacks or Callbacks()
+    should_stop = should_stop or (lambda: False)
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_elbo": None, "elapsed": 0.0}
+    if resume:
+        if not (run_dir / "config.json").is_file():
+            raise RunError(f"cannot resume: {run_dir} has no config.json")
+        _, model_cfg, train_cfg = read_config(run_dir)
+        vocab = Vocab.from_json((run_dir / "vocab.json").read_text(encoding="utf-8"))
+        if (run_dir / "trainer.json").is_file():
+            state.update(read_json(run_dir / "trainer.json"))
+    else:
+        model_cfg = model_cfg or ModelConfig()
+        train_cfg = train_cfg or TrainConfig()
+        if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+            raise RunError(f"run directory {run_dir} already exists and is not empty")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("model.safetensors", "best.safetensors", "optimizer.safetensors", "trainer.json",
+                      "metrics.jsonl", "summary.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+        vocab = build_vocab(corpus, train_cfg)
+        model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab))
+        write_json(run_dir / "config.json", make_config(model_cfg, train_cfg, corpus.spec, corpus.name, corpus.factors))
+        (run_dir / "vocab.json").write_text(vocab.to_json(), encoding="utf-8")
+    assert model_cfg is not None and train_cfg is not None
+
+    seed_everything(train_cfg.seed)
+    model = SentenceVAE(model_cfg).to(device)
+    opt = _optimizer(model, train_cfg)
+    if resume and (run_dir / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+        if (run_dir / "optimizer.safetensors").is_file():
+            _load_optimizer(opt, model, load_file(str(run_dir / "optimizer.safetensors")))
+        torch.manual_seed(train_cfg.seed + 7919 * int(state["step"]))  # fresh but reproducible noise
+
+    train_ids, cut_train = encode_sentences(corpus.train.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
+    valid_ids, _ = encode_sentences(corpus.valid.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
+    if not train_ids:
+        raise RunError("the training split is empty")
+    lengths = [len(x) for x in train_ids]
+    n_batches = math.ceil(len(train_ids) / train_cfg.batch_size)
+    total_steps = total_steps_for(n_batches, train_cfg)
+    write_status(run_dir, "running", total_steps=total_steps, step=int(state["step"]),
+                 truncated=cut_train, n_train=len(train_ids))
+
+    def checkpoint(val: dict | None) -> None:
+        weights = model.state_dict()
+        save_tensors(run_dir / "model.safetensors", weights)
+        if val:
+            if state["best_elbo"] is None or val["elbo"] > state["best_elbo"]:
+                state["best_elbo"] = val["elbo"]
+                save_tensors(run_dir / "best.safetensors", weights)
+        elif not (run_dir / "best.safetensors").is_file():
+            save_tensors(run_dir / "best.safetensors", weights)
+        opt_t = _optimizer_tensors(opt, model)
+        if opt_t:
+            save_tensors(run_dir / "optimizer.safetensors", opt_t)
+        write_json(run_dir / "trainer.json", state)
+
+    def validate() -> dict:
+        val = evaluate_elbo(model, valid_ids, device=device, seed=train_cfg.seed) if valid_ids else {}
+        rec = {"kind": "valid", "step": state["step"], "epoch": state["epoch"], "time": time.time(), **val}
+        append_jsonl(run_dir / "metrics.jsonl", rec)
+        if callbacks.on_eval:
+            callbacks.on_eval(rec)
+        return val
+
+    model.train()
+    t_start = time.time()
+    start_step = int(state["step"])
+    elapsed0 = float(state["elapsed"])
+    tokens_window, t_window = 0, time.time()
+    tokens_session = 0
+    final_state = "finished"
+    message = ""
+    last_val: dict = {}
+    try:
+        while state["step"] < total_steps and state["epoch"] < train_cfg.epochs:
+            order = bucket_batches(lengths, train_cfg.batch_size, seed=train_cfg.seed * 1000 + int(state["epoch"]))
+            for b in range(int(state["batch_in_epoch"]), len(order)):
+                if state["step"] >= total_steps:
+                    break
+                if should_stop():
+                    final_state = "stopped"
+                    break
+                tokens, lens = collate([train_ids[i] for i in order[b]])
+                tokens, lens = tokens.to(device), lens.to(device)
+                out = model(tokens, lens)
+                parts = beta_vae_loss(out.recon_nll, out.mu, out.logvar, out.z, int(state["step"]),
+                                      train_cfg, total_steps, len(train_ids))
+                if not torch.isfinite(parts.total):
+                    raise TrainingDiverged(f"loss became {float(parts.total.detach())} at step {state['step']}")
+                opt.zero_grad(set_to_none=True)
+                parts.total.backward()
+                if train_cfg.grad_clip > 0:
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+                    if not torch.isfinite(norm):
+                        raise TrainingDiverged(f"gradient norm became {float(norm)} at step {state['step']}")
+                opt.step()
+                state["step"] += 1
+                state["batch_in_epoch"] = b + 1
+                tokens_window += out.n_tokens
+                tokens_session += out.n_tokens
+                if state["step"] % train_cfg.log_every == 0 or state["step"] == total_steps:
+                    now = time.time()
+                    rate = tokens_window / max(now - t_window, 1e-9)
+                    tokens_window, t_window = 0, now
+                    session_elapsed = now - t_start
+                    steps_left = total_steps - state["step"]
+                    sec_per_step = session_elapsed / max(1, state["step"] - start_step)
+                    rec = {
+                        "kind": "train",
+                        "step": state["step"],
+                        "epoch": state["epoch"],
+                        "total_steps": total_steps,
+                        "loss": float(parts.total.detach()),
+                        "recon": float(parts.recon.detach()),
+                        "kl": float(parts.kl.detach()),
+                        "weight": float(parts.weight),
+                        "weighted_kl": float(parts.weighted_kl.detach()),
+                        "capacity": parts.capacity,
+                        "tc": None if parts.tc is None else float(parts.tc.detach()),
+                        "kl_per_dim": [round(float(x), 5) for x in parts.kl_per_dim.detach()],
+                        "tokens_per_s": rate,
+                        "elapsed": elapsed0 + session_elapsed,
+                        "eta_s": steps_left * sec_per_step,
+                        "time": now,
+                    }
+                    append_jsonl(run_dir / "metrics.jsonl", rec)
+                    if callbacks.on_step:
+                        callbacks.on_step(rec)
+                if train_cfg.eval_every and state["step"] % train_cfg.eval_every == 0:
+                    last_val = validate()
+                    state["elapsed"] = elapsed0 + time.time() - t_start
+                    checkpoint(last_val)
+            if final_state == "stopped":
+                break
+            if state["batch_in_epoch"] >= len(order):
+                state["epoch"] += 1
+                state["batch_in_epoch"] = 0
+                last_val = validate()
+                state["elapsed"] = elapsed0 + time.time() - t_start
+                checkpoint(last_val)
+        if final_state == "finished" and state["batch_in_epoch"] != 0:  # stopped by max_steps mid-epoch
+            last_val = validate()
+        state["elapsed"] = elapsed0 + time.time() - t_start
+        checkpoint(last_val or None)
+    except TrainingDiverged as e:
+        final_state, message = "failed", f"{e}; kept the last good checkpoint"
+    except Exception as e:  # noqa: BLE001 - recorded in status.json, then re-raised
+        write_status(run_dir, "failed", message=f"{type(e).__name__}: {e}", step=state["step"])
+        raise
+    summary = {
+        "state": final_state,
+        "step": state["step"],
+        "epoch": state["epoch"],
+        "total_steps": total_steps,
+        "elapsed_s": state["elapsed"],
+        "tokens_per_s": tokens_session / max(time.time() - t_start, 1e-9),
+        "valid": last_val,
+        "truncated_train": cut_train,
+    }
+    old = {}
+    if (run_dir / "summary.json").is_file():
+        try:
+            old = read_json(run_dir / "summary.json")
+        except RunError:
+            old = {}
+    old.update({"training": summary})
+    write_json(run_dir / "summary.json", old)
+    write_status(run_dir, final_state, step=state["step"], total_steps=total_steps, message=message)
+    return summary
+
+
+def corpus_from_run(run_dir: Path) -> Corpus:
+    """The corpus a run was trained on, from its config (synthetic, ptb, or a path)."""
+    from vae_core.corpus import load_corpus
+
+    cfg = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    return load_corpus(cfg.get("corpus", {}).get("spec", "synthetic"))
+
+
+__all__ = ["train", "Callbacks", "evaluate_elbo", "TrainingDiverged", "build_vocab", "TextSet"]
