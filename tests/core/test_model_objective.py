@@ -1,0 +1,189 @@
+import math
+
+import pytest
+import torch
+
+from tests.core.helpers import TOY, tiny_model_config, tiny_train_config
+from vae_core.corpus import collate, encode_sentences
+from vae_core.model import SentenceVAE, parameter_count
+from vae_core.objective import beta_vae_loss, capacity, gaussian_kl, kl_weight, total_correlation
+from vae_core.text import Vocab, tokenize
+
+
+@pytest.fixture
+def vocab():
+    return Vocab.build(tokenize(s) for s in TOY)
+
+
+def batch(vocab, sents=TOY):
+    ids, _ = encode_sentences(sents, vocab, 50)
+    return collate(ids)
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+@pytest.mark.parametrize("bidir,layers", [(False, 1), (True, 2)])
+def test_shapes_and_param_count(vocab, rnn, bidir, layers):
+    cfg = tiny_model_config(vocab_size=len(vocab), rnn_type=rnn, bidirectional=bidir, encoder_layers=layers,
+                            decoder_layers=layers)
+    m = SentenceVAE(cfg)
+    assert parameter_count(cfg) == sum(p.numel() for p in m.parameters())
+    tokens, lengths = batch(vocab)
+    out = m(tokens, lengths)
+    assert out.mu.shape == out.logvar.shape == out.z.shape == (len(TOY), 4)
+    assert out.recon_nll.shape == (len(TOY),)
+    assert out.n_tokens == int(lengths.sum())
+    assert m.decode_logits(out.z, tokens, lengths).shape == (*tokens.shape, len(vocab))
+    # batch of 1 and length 1
+    t1, l1 = collate([[3]])
+    o1 = m(t1, l1)
+    assert o1.mu.shape == (1, 4) and o1.recon_nll.shape == (1,)
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_encoder_does_not_mix_examples(vocab, rnn):
+    """Each row's posterior depends only on its own sentence (bidirectional, 2 layers, padded batch)."""
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab), rnn_type=rnn, bidirectional=True, encoder_layers=2))
+    m.eval()
+    tokens, lengths = batch(vocab)
+    mu, _ = m.encode(tokens, lengths)
+    for i in range(len(TOY)):
+        t, l = batch(vocab, [TOY[i]])
+        mu_i, _ = m.encode(t, l)
+        assert torch.allclose(mu[i], mu_i[0], atol=1e-5)
+
+
+def test_padding_does_not_change_nll(vocab):
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab)))
+    tokens, lengths = batch(vocab)
+    z = torch.randn(len(TOY), 4)
+    nll, _ = m.reconstruction_nll(z, tokens, lengths)
+    padded = torch.cat([tokens, torch.zeros(len(TOY), 5, dtype=torch.long)], 1)
+    nll2, _ = m.reconstruction_nll(z, padded, lengths)
+    assert torch.allclose(nll, nll2, atol=1e-5)
+    # matches a full-softmax computation over the padded logits
+    logits = m.decode_logits(z, tokens, lengths)
+    lp = torch.log_softmax(logits, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    mask = torch.arange(tokens.size(1))[None] < lengths[:, None]
+    assert torch.allclose(-(lp * mask).sum(1), nll, atol=1e-4)
+
+
+def test_loss_at_init_is_about_log_v_per_token(vocab):
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab)))
+    tokens, lengths = batch(vocab)
+    nll, _ = m.reconstruction_nll(torch.zeros(len(TOY), 4), tokens, lengths)
+    per_token = float(nll.sum() / lengths.sum())
+    assert abs(per_token - math.log(len(vocab))) < 0.3
+
+
+def test_decoder_is_causal(vocab):
+    """Changing a later token never changes the loss of earlier positions (no peeking)."""
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab)))
+    m.eval()
+    tokens, lengths = batch(vocab, [TOY[0]])
+    z = torch.randn(1, 4)
+    a = m.decode_logits(z, tokens, lengths)
+    t2 = tokens.clone()
+    t2[0, 4] = 5 if t2[0, 4] != 5 else 6
+    b = m.decode_logits(z, t2, lengths)
+    assert torch.allclose(a[0, :5], b[0, :5], atol=1e-6)
+    assert not torch.allclose(a[0, 5:], b[0, 5:])
+
+
+def test_overfit_one_batch(vocab):
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab), hidden_dim=32))
+    opt = torch.optim.Adam(m.parameters(), lr=0.02)
+    tokens, lengths = batch(vocab)
+    for _ in range(150):
+        out = m(tokens, lengths, sample=False)
+        loss = out.recon_nll.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) / float(lengths.float().mean()) < 0.05
+
+
+def test_word_dropout_only_in_training(vocab):
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab), word_dropout=1.0))
+    tokens, lengths = batch(vocab)
+    z = torch.zeros(len(TOY), 4)
+    m.train()
+    inputs_train = m._decoder_inputs(tokens, z)
+    m.eval()
+    inputs_eval = m._decoder_inputs(tokens, z)
+    assert not torch.equal(inputs_train, inputs_eval)
+
+
+def test_gaussian_kl_closed_form_vs_monte_carlo():
+    torch.manual_seed(0)
+    mu = torch.tensor([[0.5, -1.0, 0.0]])
+    logvar = torch.tensor([[0.2, -0.5, 1.0]])
+    closed = gaussian_kl(mu, logvar)
+    z = mu + torch.randn(200_000, 3) * (0.5 * logvar).exp()
+    logq = -0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 / logvar.exp())
+    logp = -0.5 * (math.log(2 * math.pi) + z**2)
+    mc = (logq - logp).mean(0)
+    assert torch.allclose(closed[0], mc, atol=0.02)
+    assert torch.all(gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)) == 0)
+
+
+def test_gaussian_kl_gradcheck():
+    mu = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    logvar = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gaussian_kl, (mu, logvar))
+
+
+def test_schedules_at_known_steps():
+    lin = tiny_train_config(schedule="linear", beta=2.0, warmup_steps=100)
+    assert kl_weight(0, lin, 1000) == 0.0
+    assert kl_weight(50, lin, 1000) == pytest.approx(1.0)
+    assert kl_weight(100, lin, 1000) == 2.0 == kl_weight(5000, lin, 1000)
+    sig = tiny_train_config(schedule="sigmoid", beta=1.0, warmup_steps=100)
+    assert kl_weight(50, sig, 1000) == pytest.approx(0.5)
+    assert kl_weight(0, sig, 1000) < 0.01 and kl_weight(100, sig, 1000) > 0.99
+    cyc = tiny_train_config(schedule="cyclical", beta=1.0, cycles=4, cycle_ratio=0.5)
+    assert kl_weight(0, cyc, 1000) == 0.0
+    assert kl_weight(125, cyc, 1000) == pytest.approx(1.0)
+    assert kl_weight(200, cyc, 1000) == 1.0
+    assert kl_weight(250, cyc, 1000) == 0.0  # next cycle restarts
+    assert kl_weight(62, cyc, 1000) == pytest.approx(62 / 125)
+    const = tiny_train_config(schedule="constant", beta=3.0)
+    assert kl_weight(0, const, 10) == 3.0
+    cap = tiny_train_config(schedule="capacity", capacity_max=10.0, capacity_steps=100)
+    assert capacity(0, cap) == 0 and capacity(50, cap) == 5.0 and capacity(1000, cap) == 10.0
+
+
+def test_loss_parts_free_bits_capacity_and_tc():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(8, 4) * 0.1, torch.zeros(8, 4)
+    z = mu + torch.randn(8, 4)
+    recon = torch.full((8,), 5.0)
+    parts = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(beta=2.0), 100, 1000)
+    assert parts.total.item() == pytest.approx(5.0 + 2.0 * parts.kl.item(), rel=1e-5)
+    assert parts.kl_per_dim.shape == (4,)
+    fb = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(beta=1.0, free_bits=0.5), 100, 1000)
+    assert fb.weighted_kl.item() == pytest.approx(4 * 0.5)  # every dim below the floor
+    cap = beta_vae_loss(recon, mu, logvar, z, 50, tiny_train_config(schedule="capacity", gamma=10.0,
+                                                                    capacity_max=4.0, capacity_steps=100), 100, 1000)
+    assert cap.capacity == 2.0
+    assert cap.total.item() == pytest.approx(5.0 + 10.0 * abs(cap.kl.item() - 2.0), rel=1e-5)
+    tc = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(tc_weight=1.0), 100, 1000)
+    assert tc.tc is not None and torch.isfinite(tc.tc)
+
+
+def test_total_correlation_near_zero_for_independent_and_large_for_dependent():
+    torch.manual_seed(0)
+    n = 512
+    mu = torch.randn(n, 2)
+    logvar = torch.full((n, 2), -4.0)
+    z = mu + torch.randn(n, 2) * 0.135
+    tc_ind = total_correlation(z, mu, logvar, n)
+    mu_dep = torch.randn(n, 1).repeat(1, 2)
+    z_dep = mu_dep + torch.randn(n, 2) * 0.135
+    tc_dep = total_correlation(z_dep, mu_dep, logvar, n)
+    assert tc_dep > tc_ind + 1.0
