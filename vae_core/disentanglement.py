@@ -24,8 +24,8 @@ DCI_MODELS = ("forest", "gbt", "logistic")
 
 N_BINS = 20  # disentanglement_lib's histogram bins for MIG and modularity
 MAX_SAMPLES = 5000  # DCI/SAP subsample: keeps the tree fits to seconds on 2 cores
-FOREST_TREES = 30  # importances of a 30-tree forest are stable to ~0.01 on 4000 rows
-FOREST_DEPTH = 8  # up to 256 leaves: enough for tens of classes, ~4x faster than full depth
+FOREST_TREES = 30  # enough to average out bootstrap noise; time grows linearly with it
+FOREST_LEAF = 0.02  # min leaf share: <= 50 leaves; smaller leaves split on noise, leaking importance
 GBT_ESTIMATORS = 30  # disentanglement_lib uses sklearn's 100; 30 ranks dims alike, still slow
 
 
@@ -243,8 +243,12 @@ def _fit_importance(
         return np.zeros(x_train.shape[1]), float(np.mean(y_train == only)), float(np.mean(y_test == only))
     if model in ("forest", "gbt"):
         if model == "forest":
-            clf = RandomForestClassifier(
-                n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH, random_state=seed, n_jobs=1
+            clf = RandomForestClassifier(  # max_features=None: a split never has to use noise
+                n_estimators=FOREST_TREES,
+                min_samples_leaf=FOREST_LEAF,
+                max_features=None,
+                random_state=seed,
+                n_jobs=1,
             )
         else:
             clf = GradientBoostingClassifier(n_estimators=GBT_ESTIMATORS, random_state=seed)
@@ -284,11 +288,11 @@ def dci(
 ) -> dict[str, Any]:
     """DCI disentanglement, completeness, informativeness (Eastwood & Williams 2018).
 
-    codes (N, D), factors (N, K). One classifier per factor on at most `max_samples` rows (5000x16
-    with 8 factors, timed on 2 cores): "forest" (default; the paper's random forest, 30 trees of
-    depth 8, impurity importances, ~2 s), "gbt" (disentanglement_lib's GradientBoostingClassifier,
-    30 stages instead of 100, ~18 s), or "logistic" (linear, standardised inputs, importance = sum
-    over classes of |coef|, ~0.2 s).
+    codes (N, D), factors (N, K). One classifier per factor on at most `max_samples` rows (times for
+    5000x16 with 8 factors, one idle core): "forest" (default; the paper's random forest: 30 trees,
+    leaves of >= 2% of the rows, every split choosing among all dims, impurity importances, ~5 s),
+    "gbt" (disentanglement_lib's GradientBoostingClassifier, 30 stages instead of 100, ~20 s), or
+    "logistic" (linear, standardised inputs, importance = sum over classes of |coef|, ~0.2 s).
     Returns 'disentanglement' (1 - normalised entropy of each dim's importance over factors, weighted
     by the dim's share of total importance; dims with zero importance weigh 0), 'completeness' (the
     same per factor over dims), 'informativeness' (mean test accuracy over factors),

@@ -31,16 +31,32 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 
 
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int) -> torch.Tensor:
-    """Minibatch-weighted-sampling estimate of TC(z) = KL(q(z) || Π_d q(z_d)) (Chen et al. 2018).
+    """Minibatch-stratified-sampling estimate of TC(z) = KL(q(z) || Π_d q(z_d)) (Chen et al. 2018).
 
-    z, mu, logvar: (B, D) → scalar. Biased for small batches; used as a penalty, not reported as exact.
+    z, mu, logvar: (B, D) → scalar. q(z) is estimated as a weighted mixture of the batch's
+    posteriors with weight 1/N on the sample's own posterior and ~1/(B−1) on the others, which
+    stays nearly unbiased when posteriors are sharp (the plain minibatch-weighted form, which
+    divides every term by B·N, overstates TC by about D·log N there).
     """
     B = z.size(0)
     log_qz_ij = gaussian_log_density(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))  # (B, B, D)
-    log_norm = math.log(B * max(dataset_size, B))
-    log_qz = torch.logsumexp(log_qz_ij.sum(-1), dim=1) - log_norm  # (B,)
-    log_prod_qzd = (torch.logsumexp(log_qz_ij, dim=1) - log_norm).sum(-1)  # (B,)
+    log_w = _log_importance_weights(B, max(dataset_size, B), z.device, z.dtype)  # (B, B)
+    log_qz = torch.logsumexp(log_w + log_qz_ij.sum(-1), dim=1)  # (B,)
+    log_prod_qzd = torch.logsumexp(log_w.unsqueeze(-1) + log_qz_ij, dim=1).sum(-1)  # (B,)
     return (log_qz - log_prod_qzd).mean()
+
+
+def _log_importance_weights(batch: int, n: int, device, dtype) -> torch.Tensor:
+    """log W (B, B) of minibatch stratified sampling (Chen et al. 2018, reference code)."""
+    if batch < 2:
+        return torch.zeros(batch, batch, device=device, dtype=dtype)
+    m = batch - 1
+    strat = (n - m) / (n * m)
+    w = torch.full((batch, batch), 1.0 / m, device=device, dtype=dtype)
+    w.view(-1)[:: m + 1] = 1.0 / n
+    w.view(-1)[1 :: m + 1] = strat
+    w[m - 1, 0] = strat
+    return w.log()
 
 
 # ----------------------------------------------------------------------------- schedules
