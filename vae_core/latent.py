@@ -45,9 +45,7 @@ def _as_vector(x: Any, name: str) -> torch.Tensor:
 
 def _same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
 def _check_steps(steps: int) -> None:
@@ -108,9 +106,7 @@ def interpolate(a: Any, b: Any, steps: int, method: InterpolationMethod = "lerp"
         return lerp(a, b, steps)
     if method == "slerp":
         return slerp(a, b, steps)
-    raise ValueError(
-        f"unknown interpolation method {method!r} (choose one of {', '.join(INTERPOLATION_METHODS)})"
-    )
+    raise ValueError(f"unknown interpolation method {method!r} (choose one of {', '.join(INTERPOLATION_METHODS)})")
 
 
 # --------------------------------------------------------------------------- traversals
@@ -191,9 +187,7 @@ def attribute_vector(codes: Any, mask: Any) -> torch.Tensor:
     n_with = int(mask.sum())
     if n_with == 0 or n_with == mask.shape[0]:
         side = "with" if n_with == 0 else "without"
-        raise ValueError(
-            f"attribute_vector needs codes both with and without the attribute; none are {side} it"
-        )
+        raise ValueError(f"attribute_vector needs codes both with and without the attribute; none are {side} it")
     return codes[mask].mean(dim=0) - codes[~mask].mean(dim=0)
 
 
@@ -223,9 +217,7 @@ def _distances(codes: torch.Tensor, query: torch.Tensor, metric: Metric) -> torc
     return (1.0 - q @ c.T).clamp_min(0.0)  # zero vectors get cosine distance 1
 
 
-def nearest(
-    codes: Any, query: Any, k: int = 5, metric: Metric = "euclidean"
-) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest(codes: Any, query: Any, k: int = 5, metric: Metric = "euclidean") -> tuple[torch.Tensor, torch.Tensor]:
     """The k codes nearest each query: returns (indices (Q, k) int64, distances (Q, k)).
 
     codes: (N, D); query: (D,) (then Q = 1) or (Q, D). `k` is clipped to N. Rows are sorted by
@@ -243,9 +235,7 @@ def nearest(
     if query.dim() == 1:
         query = query[None, :]  # (1, D)
     if query.dim() != 2 or query.shape[1] != codes.shape[1]:
-        raise ValueError(
-            f"query must have shape (D,) or (Q, D) with D = {codes.shape[1]}, got {tuple(query.shape)}"
-        )
+        raise ValueError(f"query must have shape (D,) or (Q, D) with D = {codes.shape[1]}, got {tuple(query.shape)}")
     k = min(k, codes.shape[0])
     chunk = max(1, _MAX_PAIRS_PER_CHUNK // codes.shape[0])
     all_indices, all_distances = [], []

@@ -96,8 +96,7 @@ class Projection:
         codes = _as_codes(new_codes, "new_codes", allow_vector=True)
         if codes.shape[1] != self.fitted_codes.shape[1]:
             raise ValueError(
-                f"new codes have {codes.shape[1]} dimensions, the projection was fitted on "
-                f"{self.fitted_codes.shape[1]}"
+                f"new codes have {codes.shape[1]} dimensions, the projection was fitted on {self.fitted_codes.shape[1]}"
             )
         if codes.shape[0] == 0:
             return np.empty((0, self.n_components), dtype=np.float32)
@@ -106,9 +105,7 @@ class Projection:
         return knn_place(self.fitted_codes, self.coords, codes)
 
 
-def knn_place(
-    fitted_codes: np.ndarray, coords: np.ndarray, new_codes: np.ndarray, k: int = KNN_K
-) -> np.ndarray:
+def knn_place(fitted_codes: np.ndarray, coords: np.ndarray, new_codes: np.ndarray, k: int = KNN_K) -> np.ndarray:
     """Approximate map position of new codes: inverse-distance-weighted mean of their k nearest fitted points.
 
     fitted_codes: (N, D); coords: (N, C); new_codes: (M, D). Returns (M, C) float32. Neighbours are
@@ -122,9 +119,7 @@ def knn_place(
     )
     indices, distances = indices.numpy(), distances.numpy()  # (M, k)
     exact = distances <= 1e-12
-    weights = np.where(
-        exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1.0 / np.maximum(distances, 1e-12)
-    )
+    weights = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), 1.0 / np.maximum(distances, 1e-12))
     weights /= weights.sum(axis=1, keepdims=True)
     neighbour_coords = np.asarray(coords, dtype=np.float64)[indices]  # (M, k, C)
     return np.einsum("mk,mkc->mc", weights, neighbour_coords).astype(np.float32)
@@ -179,12 +174,10 @@ def fit_projection(
     """
     _check_shape_args(method, n_components, seed)
     resolved = resolve_params(method, params)
-    codes = _as_codes(codes, "codes")
+    codes = _as_codes(codes, "codes").copy()  # kept for knn_place: the caller may reuse its array
     n_points, latent_dim = codes.shape
     if n_points < n_components + 1:
-        raise ValueError(
-            f"a {n_components}-D {method} map needs at least {n_components + 1} codes, got {n_points}"
-        )
+        raise ValueError(f"a {n_components}-D {method} map needs at least {n_components + 1} codes, got {n_points}")
     if latent_dim < n_components:
         raise ValueError(f"cannot map {latent_dim}-dimensional codes to {n_components} dimensions")
     seed = int(seed)
@@ -310,9 +303,7 @@ def save_projection(proj: Projection, path: Path | str) -> None:
     if linear is not None:
         arrays["linear_mean"] = linear.mean
         arrays["linear_components"] = linear.components
-    _atomic_write(
-        path.with_suffix(".json"), lambda f: f.write(json.dumps(json.loads(meta_text), indent=2).encode())
-    )
+    _atomic_write(path.with_suffix(".json"), lambda f: f.write(json.dumps(json.loads(meta_text), indent=2).encode()))
     _atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -327,11 +318,7 @@ def load_projection(path: Path | str) -> Projection:
             meta = json.loads(str(data["meta"]))
             coords = np.asarray(data["coords"], dtype=np.float32)
             fitted_codes = np.asarray(data["fitted_codes"], dtype=np.float32)
-            linear = (
-                LinearMap(data["linear_mean"], data["linear_components"])
-                if "linear_mean" in data.files
-                else None
-            )
+            linear = LinearMap(data["linear_mean"], data["linear_components"]) if "linear_mean" in data.files else None
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
