@@ -140,12 +140,30 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from vae_core.evaluate import evaluate_run
 
-    result = evaluate_run(
-        a.run, corpus_spec=a.corpus, split=a.split, nll_samples=a.nll_samples, max_sentences=a.max_sentences,
-        disentanglement=not a.no_disentanglement, write_summary=not a.no_write, seed=a.seed,
-    )
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:  # the importance-sampled NLL takes a while
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="batch", dynamic_ncols=True, file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    try:
+        result = evaluate_run(
+            a.run, corpus_spec=a.corpus, split=a.split, nll_samples=a.nll_samples, max_sentences=a.max_sentences,
+            disentanglement=not a.no_disentanglement, write_summary=not a.no_write, seed=a.seed,
+            progress=progress,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
     if a.json:
         print(json.dumps(result, indent=2))
     else:
@@ -192,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
         from vae_core import cli_extra
 
         cli_extra.register(sub)
+    except ImportError:
+        pass
+    try:
+        from vae_core import cli_sweep
+
+        cli_sweep.register(sub)
     except ImportError:
         pass
     return ap
