@@ -1,0 +1,43 @@
+"""β-VAE Text Lab: the router. Page config, navigation, the sidebar's model picker and decode settings.
+
+Run with `streamlit run app.py`. Each page lives in pages/; a page whose file does not exist yet is
+left out of the navigation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui import widgets
+
+ROOT = Path(__file__).resolve().parent
+
+# (group, file, title, icon, url_path); Overview is the default page (served at "/", so no url_path).
+PAGES = (
+    ("Model", "pages/overview.py", "Overview", ":material/school:", None),
+    ("Model", "pages/train.py", "Train", ":material/model_training:", "train"),
+    ("Explore", "pages/sliders.py", "Sliders", ":material/tune:", "sliders"),
+    ("Explore", "pages/traversals.py", "Traversals", ":material/grid_on:", "traversals"),
+    ("Explore", "pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
+    ("Explore", "pages/latent_map.py", "Latent map", ":material/scatter_plot:", "latent-map"),
+    ("Analyse", "pages/disentanglement.py", "Disentanglement", ":material/insights:", "disentanglement"),
+    ("Analyse", "pages/compare.py", "Compare & sweeps", ":material/compare:", "compare"),
+)
+
+st.set_page_config(page_title="β-VAE Text Lab", page_icon="🧪", layout="wide")
+
+navigation: dict[str, list] = {}
+for group, file, title, icon, url_path in PAGES:
+    if (ROOT / file).is_file():
+        navigation.setdefault(group, []).append(
+            st.Page(file, title=title, icon=icon, url_path=url_path, default=not url_path)
+        )
+page = st.navigation(navigation)
+
+with st.sidebar:
+    widgets.run_picker()
+    widgets.decode_settings()
+
+page.run()
