@@ -18,7 +18,7 @@ MAX_N = 5000  # disentanglement_lib's DCI/SAP subsample; more adds time, not pre
 MAX_HIST_DIMS = 12  # prior-vs-posterior panels drawn at most
 METRIC_HELP = {
     "MIG": "Mutual information gap: per factor, (best dim's MI − second best's) / H(factor), averaged. "
-           "1 = each factor lives in one dimension.",
+    "1 = each factor lives in one dimension.",
     "DCI disentanglement": "Does each dimension predict one factor only? (1 − entropy of its importance over factors)",
     "DCI completeness": "Is each factor predicted by one dimension only?",
     "DCI informativeness": "Held-out accuracy of a random forest predicting each factor from all dims (mean).",
@@ -45,8 +45,10 @@ with st.expander("Sentences analysed (and your own labelled sentences)", expande
     upload = analysis.label_upload("dis")
 sources = (["test"] if corpus is not None and len(corpus.test) >= 10 else []) + (["upload"] if upload else [])
 if not sources:
-    st.info("This run's corpus is not available here. Upload a CSV with a text column and label columns above to "
-            "measure the latent space on your own sentences.")
+    st.info(
+        "This run's corpus is not available here. Upload a CSV with a text column and label columns above to "
+        "measure the latent space on your own sentences."
+    )
     st.stop()
 if upload is not None and st.session_state.get("dis_upload_seen") != upload.subset_id:
     st.session_state["dis_upload_seen"] = upload.subset_id
@@ -60,8 +62,14 @@ max_n = min(total, MAX_N)
 if max_n < 10:
     st.info(f"Only {total} sentence(s): too few to measure anything.")
     st.stop()
-n = c2.slider("Sentences analysed (a seeded sample when fewer than all)", 10, max_n, min(max_n, DEFAULT_N),
-              step=10 if max_n >= 200 else 1, key="w_dis_n")
+n = c2.slider(
+    "Sentences analysed (a seeded sample when fewer than all)",
+    10,
+    max_n,
+    min(max_n, DEFAULT_N),
+    step=10 if max_n >= 200 else 1,
+    key="w_dis_n",
+)
 subset = analysis.sample_subset(upload, n) if source == "upload" else analysis.run_subset(run, ("test",), n)
 with st.spinner(f"Encoding {len(subset):,} sentences…"):
     enc = analysis.encode_subset(run, subset)
@@ -73,29 +81,46 @@ st.caption(f"Measured on {subset.source}.")
 st.header("How much each dimension is used")
 ev_mi = ev.get("mi") if isinstance(ev.get("mi"), (int, float)) and math.isfinite(ev.get("mi")) else None
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Active units", f"{stats.n_active} of {dim}",
-          help=f"Dimensions whose posterior mean varies across sentences (variance > {stats.threshold:g}).")
+m1.metric(
+    "Active units",
+    f"{stats.n_active} of {dim}",
+    help=f"Dimensions whose posterior mean varies across sentences (variance > {stats.threshold:g}).",
+)
 m2.metric("KL (nats per sentence)", f"{sum(stats.kl):.2f}", help="Sum over dimensions of KL(q(z_d|x) ‖ N(0, 1)).")
 if ev_mi is not None:
     m3.metric("I(x; z) (nats)", f"{ev_mi:.2f}", help="From the evaluation in summary.json.")
-    mi_note = (f"I(x; z) from the evaluation in summary.json ({ev.get('mi_n', '?'):,} {ev.get('split', '')} "
-               f"sentences); on these sentences it is {stats.mi:.2f}.") if isinstance(ev.get("mi_n"), int) else (
-               "I(x; z) from the evaluation in summary.json.")
+    mi_note = (
+        (
+            f"I(x; z) from the evaluation in summary.json ({ev.get('mi_n', '?'):,} {ev.get('split', '')} "
+            f"sentences); on these sentences it is {stats.mi:.2f}."
+        )
+        if isinstance(ev.get("mi_n"), int)
+        else ("I(x; z) from the evaluation in summary.json.")
+    )
 else:
     m3.metric("I(x; z) (nats)", f"{stats.mi:.2f}", help="Estimated on the sentences analysed here.")
-    mi_note = (f"I(x; z) estimated on these {stats.n:,} sentences (no evaluation in summary.json; run "
-               f"`python -m vae_core eval {run.path}` for one). It cannot exceed log N = {math.log(stats.n):.2f}.")
-m4.metric("Reconstructed exactly", f"{float(np.mean(enc.correct)):.0%}", help="Greedy decode of the posterior mean "
-          "equals the input, word for word.")
+    mi_note = (
+        f"I(x; z) estimated on these {stats.n:,} sentences (no evaluation in summary.json; run "
+        f"`python -m vae_core eval {run.path}` for one). It cannot exceed log N = {math.log(stats.n):.2f}."
+    )
+m4.metric(
+    "Reconstructed exactly",
+    f"{float(np.mean(enc.correct)):.0%}",
+    help="Greedy decode of the posterior mean equals the input, word for word.",
+)
 st.caption(mi_note)
 order = st.radio("Order", ("by index", "largest KL first"), horizontal=True, key="w_dis_kl_sort")
 k1, k2 = st.columns(2)
 k1.plotly_chart(map_figures.kl_bar(stats.kl, stats.active, sort=order != "by index"), key="w_dis_kl_chart")
 k2.plotly_chart(map_figures.variance_bar(stats.variances, stats.threshold), key="w_dis_var_chart")
-dims_table = pd.DataFrame({
-    "dim": [f"z{d}" for d in range(dim)], "KL (nats)": list(stats.kl), "Var(μ)": list(stats.variances),
-    "active": list(stats.active),
-})
+dims_table = pd.DataFrame(
+    {
+        "dim": [f"z{d}" for d in range(dim)],
+        "KL (nats)": list(stats.kl),
+        "Var(μ)": list(stats.variances),
+        "active": list(stats.active),
+    }
+)
 with st.expander("Per-dimension numbers"):
     st.dataframe(dims_table, hide_index=True, key="w_dis_dims_table")
     widgets.csv_download(dims_table, f"dimensions-{run.name}.csv", key="w_dis_dims_csv")
@@ -127,50 +152,83 @@ st.header("Dimensions × factors")
 labelled = analysis.label_factors(subset.labels, subset.factor_names)
 report = None
 if labelled is None:
-    st.info("These sentences have no label columns with 2 to 50 values. Upload a CSV with a text column and label "
-            "columns (in the box at the top) to measure how the latent dimensions capture your labels.")
+    st.info(
+        "These sentences have no label columns with 2 to 50 values. Upload a CSV with a text column and label "
+        "columns (in the box at the top) to measure how the latent dimensions capture your labels."
+    )
 else:
     factors, names, _values, skipped = labelled
     kind = "known generative factors" if subset.factor_names else "label columns"
     with st.spinner(f"Measuring MIG, DCI, SAP, modularity and linear probes on {len(subset):,} sentences…"):
         report = analysis.disentanglement(run, subset, enc.mu, factors, names, stats.active)
-    metrics_table = pd.DataFrame({
-        "metric": list(METRIC_HELP),
-        "value": [report["mig"], report["dci"]["disentanglement"], report["dci"]["completeness"],
-                  report["dci"]["informativeness"], report["sap"], report["modularity"]],
-        "what it measures": list(METRIC_HELP.values()),
-    })
+    metrics_table = pd.DataFrame(
+        {
+            "metric": list(METRIC_HELP),
+            "value": [
+                report["mig"],
+                report["dci"]["disentanglement"],
+                report["dci"]["completeness"],
+                report["dci"]["informativeness"],
+                report["sap"],
+                report["modularity"],
+            ],
+            "what it measures": list(METRIC_HELP.values()),
+        }
+    )
     t1, t2 = st.columns([3, 2])
     t1.plotly_chart(map_figures.mi_heatmap(report["mi_matrix"], names), key="w_dis_mi_chart")
     with t2:
-        st.dataframe(metrics_table, hide_index=True, key="w_dis_metrics_table",
-                     column_config={"value": st.column_config.NumberColumn(format="%.3f")})
-        st.caption(f"Against {len(names)} {kind}; MIG uses the active dimensions only. Values near 0 mean "
-                   "entangled (or unused), near 1 disentangled.")
+        st.dataframe(
+            metrics_table,
+            hide_index=True,
+            key="w_dis_metrics_table",
+            column_config={"value": st.column_config.NumberColumn(format="%.3f")},
+        )
+        st.caption(
+            f"Against {len(names)} {kind}; MIG uses the active dimensions only. Values near 0 mean "
+            "entangled (or unused), near 1 disentangled."
+        )
     probe = report["probe"]
-    per_factor = pd.DataFrame({
-        "factor": names,
-        "values": [p["n_classes"] for p in probe],
-        "H (nats)": report["factor_entropies"],
-        "MIG": [report["mig_per_factor"][f] for f in names],
-        "top dim": [f"z{report['mig_top_dim'][f]}" if report["mig_top_dim"][f] >= 0 else "—" for f in names],
-        "probe accuracy": [p["accuracy"] for p in probe],
-        "majority baseline": [p["baseline"] for p in probe],
-    })
+    per_factor = pd.DataFrame(
+        {
+            "factor": names,
+            "values": [p["n_classes"] for p in probe],
+            "H (nats)": report["factor_entropies"],
+            "MIG": [report["mig_per_factor"][f] for f in names],
+            "top dim": [f"z{report['mig_top_dim'][f]}" if report["mig_top_dim"][f] >= 0 else "—" for f in names],
+            "probe accuracy": [p["accuracy"] for p in probe],
+            "majority baseline": [p["baseline"] for p in probe],
+        }
+    )
     p1, p2 = st.columns([2, 3])
-    p1.plotly_chart(map_figures.probe_bars(names, [p["accuracy"] for p in probe], [p["baseline"] for p in probe]),
-                    key="w_dis_probe_chart")
+    p1.plotly_chart(
+        map_figures.probe_bars(names, [p["accuracy"] for p in probe], [p["baseline"] for p in probe]),
+        key="w_dis_probe_chart",
+    )
     with p2:
-        st.dataframe(per_factor, hide_index=True, key="w_dis_factor_table",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("H (nats)", "MIG", "probe accuracy", "majority baseline")})
-        st.caption("Linear probe: a logistic regression from all latent dimensions to the factor, accuracy on a "
-                   "held-out 20%; the baseline always answers the most common value.")
+        st.dataframe(
+            per_factor,
+            hide_index=True,
+            key="w_dis_factor_table",
+            column_config={
+                c: st.column_config.NumberColumn(format="%.3f")
+                for c in ("H (nats)", "MIG", "probe accuracy", "majority baseline")
+            },
+        )
+        st.caption(
+            "Linear probe: a logistic regression from all latent dimensions to the factor, accuracy on a "
+            "held-out 20%; the baseline always answers the most common value."
+        )
     if skipped:
         st.caption("Not used (fewer than 2 or more than 50 distinct values): " + ", ".join(skipped))
-    widgets.csv_download(pd.concat([metrics_table.drop(columns="what it measures"),
-                                    per_factor.rename(columns={"factor": "metric"})], ignore_index=True),
-                         f"disentanglement-{run.name}.csv", key="w_dis_csv")
+    widgets.csv_download(
+        pd.concat(
+            [metrics_table.drop(columns="what it measures"), per_factor.rename(columns={"factor": "metric"})],
+            ignore_index=True,
+        ),
+        f"disentanglement-{run.name}.csv",
+        key="w_dis_csv",
+    )
 
 # --------------------------------------------------------------------------- generation side (built-in corpus)
 
@@ -182,25 +240,37 @@ if loaders.is_synthetic(run) and subset.factor_names:
     per_dim = effects["per_dim"]
     factor_names = list(subset.factor_names)
     share = pd.DataFrame(
-        {"dim": [f"z{s['dim']}" for s in per_dim], "change rate": [s["change_rate"] for s in per_dim],
-         "validity": [s["validity"] for s in per_dim], "top factor": [s["top_factor"] or "—" for s in per_dim]}
+        {
+            "dim": [f"z{s['dim']}" for s in per_dim],
+            "change rate": [s["change_rate"] for s in per_dim],
+            "validity": [s["validity"] for s in per_dim],
+            "top factor": [s["top_factor"] or "—" for s in per_dim],
+        }
         | {f: [s["factor_share"].get(f, 0.0) for s in per_dim] for f in factor_names}
     )
-    sole = pd.DataFrame({"dim": [f"z{s['dim']}" for s in per_dim]}
-                        | {f: [s["sole_share"].get(f, 0.0) for s in per_dim] for f in factor_names})
+    sole = pd.DataFrame(
+        {"dim": [f"z{s['dim']}" for s in per_dim]}
+        | {f: [s["sole_share"].get(f, 0.0) for s in per_dim] for f in factor_names}
+    )
     st.markdown(
         f"Each {'active ' if active_dims else ''}dimension is moved from −3 to +3 (9 values) starting at "
         f"{effects['n_base']} sentences' codes; each decode is parsed back into factors. A cell is the share of the "
         "steps that change something in which that factor changes (**sole share**: that factor alone)."
     )
     g1, g2 = st.columns([3, 2])
-    g1.plotly_chart(figures.factor_share_heatmap([s["factor_share"] for s in per_dim],
-                                                 [f"z{s['dim']}" for s in per_dim], factor_names),
-                    key="w_dis_trav_chart")
+    g1.plotly_chart(
+        figures.factor_share_heatmap(
+            [s["factor_share"] for s in per_dim], [f"z{s['dim']}" for s in per_dim], factor_names
+        ),
+        key="w_dis_trav_chart",
+    )
     owners = effects["owners"]
-    g2.metric("Factors owned by one dimension", f"{len(owners)} of {len(factor_names)}",
-              help=f"A dimension owns a factor when ≥ {effects['min_sole_share']:.0%} of its changing steps change "
-                   f"that factor alone and it changes something in ≥ {effects['min_change_rate']:.0%} of its steps.")
+    g2.metric(
+        "Factors owned by one dimension",
+        f"{len(owners)} of {len(factor_names)}",
+        help=f"A dimension owns a factor when ≥ {effects['min_sole_share']:.0%} of its changing steps change "
+        f"that factor alone and it changes something in ≥ {effects['min_change_rate']:.0%} of its steps.",
+    )
     g2.caption(", ".join(f"{f}: {', '.join(f'z{d}' for d in ds)}" for f, ds in owners.items()) or "None yet.")
     prior = ev.get("prior_samples") if isinstance(ev.get("prior_samples"), dict) else None
     prior_note = "from the evaluation in summary.json"
@@ -209,10 +279,15 @@ if loaders.is_synthetic(run) and subset.factor_names:
             prior = analysis.prior_validity(run)
         prior_note = "measured here"
     g2.metric("Prior samples that are valid sentences", f"{prior['validity']:.0%}")
-    g2.metric("Distinct valid samples", f"{prior['distinct_valid']:.0%}",
-              help="Distinct valid sentences / samples: low means the prior keeps decoding the same few sentences.")
-    g2.caption(f"{prior['n']:,} samples z ~ N(0, I), greedy decoding, {prior_note}; they cover "
-               f"{prior['coverage']:.2%} of the corpus.")
+    g2.metric(
+        "Distinct valid samples",
+        f"{prior['distinct_valid']:.0%}",
+        help="Distinct valid sentences / samples: low means the prior keeps decoding the same few sentences.",
+    )
+    g2.caption(
+        f"{prior['n']:,} samples z ~ N(0, I), greedy decoding, {prior_note}; they cover "
+        f"{prior['coverage']:.2%} of the corpus."
+    )
     pct = {c: st.column_config.NumberColumn(format="%.2f") for c in ["change rate", "validity", *factor_names]}
     st.dataframe(share, hide_index=True, key="w_dis_trav_table", column_config=pct)
     with st.expander("Sole share: steps where only that factor changes"):
@@ -225,19 +300,38 @@ runs = loaders.available_runs()
 labels = {str(p): loaders.run_label(p) for p in runs}
 if str(run.path) not in labels:
     labels[str(run.path)] = run.name
-chosen = st.multiselect("Runs", list(labels), default=[str(run.path)], format_func=labels.get, key="w_dis_runs",
-                        help="Pick runs trained with different β to see the trade-off.")
+chosen = st.multiselect(
+    "Runs",
+    list(labels),
+    default=[str(run.path)],
+    format_func=labels.get,
+    key="w_dis_runs",
+    help="Pick runs trained with different β to see the trade-off.",
+)
 if chosen:
     with st.spinner("Measuring the runs that have no evaluation…"):
         rows = [analysis.comparison_row(p) for p in chosen]
     compare = pd.DataFrame(rows, columns=list(analysis.COMPARE_COLUMNS))
-    st.dataframe(compare, hide_index=True, key="w_dis_compare_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("KL", "MI", "MIG", "DCI-D", "SAP", "exact match")})
+    st.dataframe(
+        compare,
+        hide_index=True,
+        key="w_dis_compare_table",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in ("KL", "MI", "MIG", "DCI-D", "SAP", "exact match")
+        },
+    )
     widgets.csv_download(compare, "runs-disentanglement.csv", key="w_dis_compare_csv")
     if len(rows) >= 2:
-        st.plotly_chart(map_figures.beta_tradeoff(compare["run"].tolist(), [r["β"] for r in rows],
-                                                  [r["MIG"] for r in rows], [r["active units"] for r in rows]),
-                        key="w_dis_beta_chart")
-    st.caption("Numbers from each run's evaluation in summary.json where there is one, else measured on up to "
-               f"{analysis.COMPARE_SENTENCES:,} of its test sentences (the 'source' column says which).")
+        st.plotly_chart(
+            map_figures.beta_tradeoff(
+                compare["run"].tolist(),
+                [r["β"] for r in rows],
+                [r["MIG"] for r in rows],
+                [r["active units"] for r in rows],
+            ),
+            key="w_dis_beta_chart",
+        )
+    st.caption(
+        "Numbers from each run's evaluation in summary.json where there is one, else measured on up to "
+        f"{analysis.COMPARE_SENTENCES:,} of its test sentences (the 'source' column says which)."
+    )

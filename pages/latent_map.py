@@ -44,8 +44,10 @@ with st.expander("Sentences on the map", expanded=corpus is None):
     upload = analysis.label_upload("map")
 sources = [s for s in ("test+valid", "all") if corpus is not None] + (["upload"] if upload is not None else [])
 if not sources:
-    st.info("This run's corpus is not available here (PTB is downloaded from the Train page). Upload a CSV of "
-            "sentences above to map them.")
+    st.info(
+        "This run's corpus is not available here (PTB is downloaded from the Train page). Upload a CSV of "
+        "sentences above to map them."
+    )
     st.stop()
 if upload is not None and st.session_state.get("map_upload_seen") != upload.subset_id:
     st.session_state["map_upload_seen"] = upload.subset_id  # a new file: map it
@@ -68,8 +70,14 @@ last = specs.get(str(run.path))
 default_n = min(total, analysis.MAP_CAP)
 max_n = min(total, analysis.MAX_SENTENCES)
 widget_defaults = {
-    "w_map_n": default_n, "w_map_method": "umap", "w_map_dims": 2, "w_map_seed": 0,
-    "w_map_nn": 15, "w_map_min_dist": 0.1, "w_map_metric": "euclidean", "w_map_epochs": UMAP_EPOCHS,
+    "w_map_n": default_n,
+    "w_map_method": "umap",
+    "w_map_dims": 2,
+    "w_map_seed": 0,
+    "w_map_nn": 15,
+    "w_map_min_dist": 0.1,
+    "w_map_metric": "euclidean",
+    "w_map_epochs": UMAP_EPOCHS,
     "w_map_perplexity": 30.0,
 }
 if last:  # coming back to the page: the form shows the map that is drawn
@@ -81,21 +89,39 @@ st.session_state["w_map_n"] = int(min(max(st.session_state["w_map_n"], min(10, m
 with st.form("w_map_form"):
     c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
     if max_n > 10:
-        c1.slider("Sentences (a seeded sample when fewer than all)", 10, max_n, step=10 if max_n >= 200 else 1,
-                  key="w_map_n")
+        c1.slider(
+            "Sentences (a seeded sample when fewer than all)", 10, max_n, step=10 if max_n >= 200 else 1, key="w_map_n"
+        )
     else:
         c1.caption(f"All {max_n} sentences.")
     c2.selectbox("Method", list(METHOD_NAMES), format_func=METHOD_NAMES.get, key="w_map_method")
     c3.radio("Dimensions", (2, 3), key="w_map_dims", horizontal=True)
     c4.number_input("Seed", 0, 2**31 - 1, step=1, key="w_map_seed")
     u1, u2, u3, u4, u5 = st.columns(5)
-    u1.slider("UMAP neighbours", 2, 200, key="w_map_nn",
-              help="Small: local detail, many small clusters. Large: more of the global layout.")
-    u2.slider("UMAP min distance", 0.0, 0.99, step=0.01, key="w_map_min_dist",
-              help="How tightly UMAP packs points together (0 = clumps, near 1 = evenly spread).")
+    u1.slider(
+        "UMAP neighbours",
+        2,
+        200,
+        key="w_map_nn",
+        help="Small: local detail, many small clusters. Large: more of the global layout.",
+    )
+    u2.slider(
+        "UMAP min distance",
+        0.0,
+        0.99,
+        step=0.01,
+        key="w_map_min_dist",
+        help="How tightly UMAP packs points together (0 = clumps, near 1 = evenly spread).",
+    )
     u3.selectbox("UMAP metric", UMAP_METRICS, key="w_map_metric")
-    u4.slider("UMAP epochs", 50, 500, step=50, key="w_map_epochs",
-              help="Optimisation passes: fit time grows with them; 200 is UMAP's own choice for large data.")
+    u4.slider(
+        "UMAP epochs",
+        50,
+        500,
+        step=50,
+        key="w_map_epochs",
+        help="Optimisation passes: fit time grows with them; 200 is UMAP's own choice for large data.",
+    )
     u5.slider("t-SNE perplexity", 5.0, 100.0, step=1.0, key="w_map_perplexity")
     submitted = st.form_submit_button("Draw the map", type="primary")
 
@@ -104,15 +130,24 @@ def _spec_from_widgets() -> dict:
     method = st.session_state["w_map_method"]
     params: dict = {}
     if method == "umap":
-        params = {"n_neighbors": int(st.session_state["w_map_nn"]),
-                  "min_dist": float(st.session_state["w_map_min_dist"]), "metric": st.session_state["w_map_metric"],
-                  "n_epochs": int(st.session_state["w_map_epochs"])}
+        params = {
+            "n_neighbors": int(st.session_state["w_map_nn"]),
+            "min_dist": float(st.session_state["w_map_min_dist"]),
+            "metric": st.session_state["w_map_metric"],
+            "n_epochs": int(st.session_state["w_map_epochs"]),
+        }
     elif method == "tsne":
         params = {"perplexity": float(st.session_state["w_map_perplexity"])}
     n = int(st.session_state["w_map_n"]) if max_n > 10 else max_n
-    return {"source": source, "n": n, "method": method, "n_components": int(st.session_state["w_map_dims"]),
-            "seed": int(st.session_state["w_map_seed"]), "params": params,
-            "widgets": {k: st.session_state[k] for k in widget_defaults}}
+    return {
+        "source": source,
+        "n": n,
+        "method": method,
+        "n_components": int(st.session_state["w_map_dims"]),
+        "seed": int(st.session_state["w_map_seed"]),
+        "params": params,
+        "widgets": {k: st.session_state[k] for k in widget_defaults},
+    }
 
 
 def _subset(spec: dict) -> analysis.Subset | None:
@@ -131,16 +166,24 @@ else:  # never drawn in this session: draw the default map only if it is already
     candidate = _spec_from_widgets()
     cand_subset = _subset(candidate)
     if cand_subset is not None and analysis.disk_cached(
-        run.path, analysis.map_key(run.path, cand_subset.subset_id, candidate["method"], candidate["n_components"],
-                                   candidate["seed"], candidate["params"])
+        run.path,
+        analysis.map_key(
+            run.path,
+            cand_subset.subset_id,
+            candidate["method"],
+            candidate["n_components"],
+            candidate["seed"],
+            candidate["params"],
+        ),
     ):
         spec = candidate
         specs[str(run.path)] = spec
 if spec is None:
     st.info(
-        f"Choose the settings and press **Draw the map**: {default_n:,} sentences are encoded and mapped "
-        "(UMAP takes 10–30 s the first time; the map is then cached in memory and in the run directory, "
-        "so changing colours or coming back never refits)."
+        f"Choose the settings and press **Draw the map**: {default_n:,} sentences are encoded and mapped. "
+        "PCA is instant; UMAP of 5,000 points takes about half a minute on a 2-core machine (more the first "
+        "time a server process uses it). The map is then cached in memory and in the run directory, so "
+        "changing colours or coming back never refits."
     )
     st.stop()
 
@@ -151,8 +194,10 @@ if subset is None:
 with st.spinner(f"Encoding {len(subset):,} sentences and decoding their reconstructions…"):
     enc = analysis.encode_subset(run, subset)
 method_name = METHOD_NAMES[spec["method"]]
-with st.spinner(f"Fitting {method_name} on {len(subset):,} points… (the first UMAP in a process also compiles "
-                "its code: 10–30 s)"):
+with st.spinner(
+    f"Fitting {method_name} on {len(subset):,} points… (UMAP: about 6 s per 1,000 points on 2 cores; "
+    "only the first time, then it is cached)"
+):
     try:
         proj, proj_source, proj_key = analysis.map_projection(
             run.path, subset.subset_id, enc.mu, spec["method"], spec["n_components"], spec["seed"], spec["params"]
@@ -168,8 +213,11 @@ def _knn_place(codes: np.ndarray) -> np.ndarray:
     return knn_place(proj.fitted_codes, proj.coords, codes)
 
 
-where = {"memory": "kept in memory", "disk": "loaded from the disk cache",
-         "fitted": f"fitted in {proj.fit_seconds:.1f} s and cached"}[proj_source]
+where = {
+    "memory": "kept in memory",
+    "disk": "loaded from the disk cache",
+    "fitted": f"fitted in {proj.fit_seconds:.1f} s and cached",
+}[proj_source]
 params_text = ", ".join(f"{k}={v}" for k, v in proj.params.items() if v is not None)
 st.caption(
     f"{method_name} {proj.n_components}-D of {subset.source} · {where} · "
@@ -183,9 +231,13 @@ options = analysis.color_options(subset, dim)
 if st.session_state.get("w_map_color") not in options:
     st.session_state["w_map_color"] = options[0]
 c1, c2 = st.columns([1, 2])
-color_choice = c1.selectbox("Colour by", options, key="w_map_color",
-                            help="A factor or label column, the number of words, whether the greedy reconstruction "
-                                 "equals the input, or the value of one latent dimension.")
+color_choice = c1.selectbox(
+    "Colour by",
+    options,
+    key="w_map_color",
+    help="A factor or label column, the number of words, whether the greedy reconstruction "
+    "equals the input, or the value of one latent dimension.",
+)
 query = c2.text_input("Search the sentences (case-insensitive)", key="w_map_search", max_chars=200)
 matches = analysis.text_matches(subset.sentences, query) if query.strip() else []
 if query.strip():
@@ -197,8 +249,12 @@ placed_overlay = path_overlay = None
 placed_sentences: list[str] = []
 placed_mu = None
 with st.expander("Place your own sentences (and draw a path between two)", expanded=False):
-    raw = st.text_area("One sentence a line", key="w_map_place", height=110,
-                       placeholder="the doctor sees the small cat .\nthe pilots will not follow the red horse .")
+    raw = st.text_area(
+        "One sentence a line",
+        key="w_map_place",
+        height=110,
+        placeholder="the doctor sees the small cat .\nthe pilots will not follow the red horse .",
+    )
     placed_sentences = [" ".join(s.split()) for s in raw.splitlines() if s.strip()][:MAX_PLACED]
     if placed_sentences:
         placed_mu, _, placed_oov = loaders.encode(run, placed_sentences)  # (M, D)
@@ -208,18 +264,24 @@ with st.expander("Place your own sentences (and draw a path between two)", expan
         exact = True
         if proj.method == "umap" and proj.placement == "reducer":
             exact = st.checkbox(
-                "Place with UMAP's own transform", value=False, key="w_map_umap_transform",
+                "Place with UMAP's own transform",
+                value=False,
+                key="w_map_umap_transform",
                 help="Exact UMAP placement. Its first use in a server process compiles code for a minute or more "
-                     "on a small machine; off, a sentence lands at the weighted mean of its 5 nearest map points "
-                     "in latent space (instant).")
+                "on a small machine; off, a sentence lands at the weighted mean of its 5 nearest map points "
+                "in latent space (instant).",
+            )
         place = proj.transform if exact else _knn_place  # (M, D) -> (M, C): placed, not refitted
         placed_xy = place(placed_mu.numpy())
         placed_overlay = map_figures.Overlay(
-            placed_xy, [str(i + 1) for i in range(len(placed_sentences))],
-            map_figures.hover_lines(placed_sentences, placed_recon), "your sentences",
+            placed_xy,
+            [str(i + 1) for i in range(len(placed_sentences))],
+            map_figures.hover_lines(placed_sentences, placed_recon),
+            "your sentences",
         )
         st.caption(
-            f"Placed by the fitted {METHOD_NAMES[proj.method]} transform." if exact and proj.placement == "reducer"
+            f"Placed by the fitted {METHOD_NAMES[proj.method]} transform."
+            if exact and proj.placement == "reducer"
             else "Placed at the weighted mean of their 5 nearest map points in latent space"
             + ("." if not exact else " (t-SNE, or a UMAP loaded from the disk cache, has no transform for new points).")
         )
@@ -235,13 +297,20 @@ with st.expander("Place your own sentences (and draw a path between two)", expan
                 path_z = interpolate(placed_mu[a], placed_mu[b], steps, interp)  # (steps, D)
                 path_texts = loaders.decode_texts(run, path_z)
                 path_overlay = map_figures.Overlay(
-                    place(path_z.numpy()), [str(i) for i in range(steps)],
-                    [f"{i}: {map_figures.escape_hover(t)}" for i, t in enumerate(path_texts)], "path",
+                    place(path_z.numpy()),
+                    [str(i) for i in range(steps)],
+                    [f"{i}: {map_figures.escape_hover(t)}" for i, t in enumerate(path_texts)],
+                    "path",
                 )
                 st.dataframe(
-                    {"step": list(range(steps)), "decoded": path_texts,
-                     "x": path_overlay.coords[:, 0].tolist(), "y": path_overlay.coords[:, 1].tolist()},
-                    hide_index=True, key="w_map_path_table",
+                    {
+                        "step": list(range(steps)),
+                        "decoded": path_texts,
+                        "x": path_overlay.coords[:, 0].tolist(),
+                        "y": path_overlay.coords[:, 1].tolist(),
+                    },
+                    hide_index=True,
+                    key="w_map_path_table",
                 )
     else:
         st.caption("Type sentences to see where the encoder puts them; they are placed, not refitted.")
@@ -264,8 +333,9 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
     q1, q2, q3 = st.columns([4, 1, 1])
     if st.session_state.get("w_map_nn_query") not in candidates:
         st.session_state.pop("w_map_nn_query", None)
-    choice = q1.selectbox("Sentence (search above to narrow the list)", candidates, format_func=_name,
-                          key="w_map_nn_query")
+    choice = q1.selectbox(
+        "Sentence (search above to narrow the list)", candidates, format_func=_name, key="w_map_nn_query"
+    )
     k = q2.number_input("k", 1, 100, 10, key="w_map_nn_k")
     metric = q3.radio("Distance", ("euclidean", "cosine"), key="w_map_nn_metric")
     if show_nn and choice:
@@ -280,22 +350,34 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
         nn_rows = [i for i, _ in pairs]
         nn_table = analysis.rows_frame(subset, enc, coords, nn_rows)
         nn_table.insert(1, "distance", [d for _, d in pairs])
-        st.caption(f"Neighbours by {metric} distance between posterior means ({dim}-D), not on the map: "
-                   "close on the map is not always close in latent space.")
+        st.caption(
+            f"Neighbours by {metric} distance between posterior means ({dim}-D), not on the map: "
+            "close on the map is not always close in latent space."
+        )
         st.dataframe(nn_table, hide_index=True, key="w_map_nn_table")
 
 # --------------------------------------------------------------------------- the map
 
 kind, values, categories = analysis.color_values(color_choice, subset, enc)
-color = map_figures.ColorSpec(color_choice, kind, values, categories,
-                              map_figures.BOOL_COLORS if color_choice == analysis.COLOR_RECON else {})
-hover = map_figures.hover_lines(subset.sentences, enc.reconstructions)
+color = map_figures.ColorSpec(
+    color_choice, kind, values, categories, map_figures.BOOL_COLORS if color_choice == analysis.COLOR_RECON else {}
+)
+hover = analysis.hover_texts(run, subset, enc)
 fig = map_figures.map_figure(
-    coords, hover, color, highlight=matches, neighbours=nn_rows, query_row=nn_query_row,
-    placed=placed_overlay, path=path_overlay,
+    coords,
+    hover,
+    color,
+    highlight=matches,
+    neighbours=nn_rows,
+    query_row=nn_query_row,
+    placed=placed_overlay,
+    path=path_overlay,
 )
 event = st.plotly_chart(
-    fig, on_select="rerun", selection_mode=("points", "box", "lasso"), key=f"w_map_chart_{proj_key[:8]}",
+    fig,
+    on_select="rerun",
+    selection_mode=("points", "box", "lasso"),
+    key=f"w_map_chart_{proj_key[:8]}",
     config={"scrollZoom": True, "displaylogo": False},
 )
 rows = selection.selected_rows(event, len(subset))
@@ -305,13 +387,15 @@ if rows:
     st.subheader(f"Selected: {len(rows):,} sentence(s)")
     table = analysis.rows_frame(subset, enc, coords, rows)
     st.dataframe(table, hide_index=True, key="w_map_selection_table")
-    widgets.csv_download(table, f"latent-map-selection-{run.name}.csv", "Download the selection (CSV)",
-                         key="w_map_selection_csv")
+    widgets.csv_download(
+        table, f"latent-map-selection-{run.name}.csv", "Download the selection (CSV)", key="w_map_selection_csv"
+    )
 else:
     st.caption("Select points with the box or lasso tool (top right of the chart) to list their sentences here.")
 if matches:
     with st.expander(f"Search matches ({len(matches):,})"):
         match_table = analysis.rows_frame(subset, enc, coords, matches)
         st.dataframe(match_table, hide_index=True, key="w_map_match_table")
-        widgets.csv_download(match_table, f"latent-map-search-{run.name}.csv", "Download the matches (CSV)",
-                             key="w_map_match_csv")
+        widgets.csv_download(
+            match_table, f"latent-map-search-{run.name}.csv", "Download the matches (CSV)", key="w_map_match_csv"
+        )

@@ -11,6 +11,7 @@ cache dir when the run directory is read-only), so re-opening a map never refits
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import tempfile
@@ -96,7 +97,10 @@ def corpus_subset(corpus: Corpus, splits: Sequence[str], n: int, seed: int = 0) 
     what = " + ".join(splits)
     source = f"{len(idx):,} of the {len(sentences):,} {what} sentences of the corpus '{corpus.name}'"
     return Subset(
-        picked, picked_labels, tuple(origin[i] for i in idx), source,
+        picked,
+        picked_labels,
+        tuple(origin[i] for i in idx),
+        source,
         content_id(picked, picked_labels) + f"-{what.replace(' + ', '')}",
         tuple(f for f in corpus.factors if f in picked_labels),
     )
@@ -118,8 +122,14 @@ def sample_subset(subset: Subset, n: int, seed: int = 0) -> Subset:
     idx = subset_indices(len(subset), n, seed)
     sentences = tuple(subset.sentences[i] for i in idx)
     labels = {c: tuple(v[i] for i in idx) for c, v in subset.labels.items()}
-    return Subset(sentences, labels, tuple(subset.origin[i] for i in idx),
-                  f"{len(idx):,} sampled from {subset.source}", content_id(sentences, labels), subset.factor_names)
+    return Subset(
+        sentences,
+        labels,
+        tuple(subset.origin[i] for i in idx),
+        f"{len(idx):,} sampled from {subset.source}",
+        content_id(sentences, labels),
+        subset.factor_names,
+    )
 
 
 def categorical_columns(labels: Mapping[str, Sequence[str]], max_values: int = MAX_LABEL_VALUES) -> list[str]:
@@ -184,8 +194,9 @@ def _mtime(run: Run) -> float:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _corpus_subset_cached(spec: str, text_column: str | None, corpus_seed: int, splits: tuple[str, ...],
-                          n: int, seed: int) -> Subset:
+def _corpus_subset_cached(
+    spec: str, text_column: str | None, corpus_seed: int, splits: tuple[str, ...], n: int, seed: int
+) -> Subset:
     corpus = loaders.load_corpus_cached(spec, text_column, corpus_seed)
     return corpus_subset(corpus, splits, n, seed)
 
@@ -202,8 +213,9 @@ def run_subset(run: Run, splits: Sequence[str], n: int, seed: int = 0) -> Subset
         return None
     info = run.config.get("corpus") if isinstance(run.config.get("corpus"), dict) else {}
     spec = str(info.get("spec") or "")
-    return _corpus_subset_cached(spec, info.get("text_column"), int(run.train_config.seed), tuple(splits),
-                                 int(n), int(seed))
+    return _corpus_subset_cached(
+        spec, info.get("text_column"), int(run.train_config.seed), tuple(splits), int(n), int(seed)
+    )
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -218,10 +230,11 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
     Errors (no text column, bad rows, too large) are shown as a message a user can act on.
     """
     upload = st.file_uploader(
-        "Your own labelled sentences (CSV or TSV: a text column and label columns)", type=["csv", "tsv"],
+        "Your own labelled sentences (CSV or TSV: a text column and label columns)",
+        type=["csv", "tsv"],
         key=f"w_{key}_upload",
         help="Each label column with 2 to 50 distinct values becomes a factor: the map can colour by it and "
-             "the Disentanglement page measures how the latent dimensions capture it.",
+        "the Disentanglement page measures how the latent dimensions capture it.",
     )
     if upload is None:
         return None
@@ -277,15 +290,20 @@ def encode_and_reconstruct(run: Run, sentences: Sequence[str], batch_size: int =
     correct = np.zeros(len(refs), dtype=bool)
     with torch.inference_mode():
         for start in range(0, len(refs), batch_size):
-            res = decode(run.model, mu[start:start + batch_size], run.vocab, cfg)
+            res = decode(run.model, mu[start : start + batch_size], run.vocab, cfg)
             texts.extend(res.texts)
             for j, hyp in enumerate(res.ids):
                 correct[start + j] = list(hyp) == refs[start + j]
-    return _freeze(Encoded(
-        mu=mu.numpy().astype(np.float32), logvar=logvar.numpy().astype(np.float32), reconstructions=tuple(texts),
-        correct=correct, lengths=np.array([len(r) for r in refs], dtype=np.int64),
-        n_oov=np.array([len(o) for o in oov], dtype=np.int64),
-    ))
+    return _freeze(
+        Encoded(
+            mu=mu.numpy().astype(np.float32),
+            logvar=logvar.numpy().astype(np.float32),
+            reconstructions=tuple(texts),
+            correct=correct,
+            lengths=np.array([len(r) for r in refs], dtype=np.int64),
+            n_oov=np.array([len(o) for o in oov], dtype=np.int64),
+        )
+    )
 
 
 ENCODING_FORMAT = 1  # of the encodings .npz files; part of their key
@@ -303,8 +321,11 @@ def save_encoded(enc: Encoded, path: Path) -> None:
     from vae_core.runs import atomic_write_bytes
 
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: getattr(enc, name) for name in _ENCODED_ARRAYS},
-             reconstructions=np.array(list(enc.reconstructions), dtype=str))
+    np.savez(
+        buffer,
+        **{name: getattr(enc, name) for name in _ENCODED_ARRAYS},
+        reconstructions=np.array(list(enc.reconstructions), dtype=str),
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
 
@@ -390,13 +411,15 @@ def color_values(choice: str, subset: Subset, enc: Encoded) -> tuple[str, list, 
 def rows_frame(subset: Subset, enc: Encoded, coords: np.ndarray, rows: Sequence[int]) -> pd.DataFrame:
     """One line per row: row, sentence, reconstruction, correct, length, labels, origin, map coordinates."""
     rows = [int(r) for r in rows]
-    df = pd.DataFrame({
-        "row": rows,
-        "sentence": [subset.sentences[r] for r in rows],
-        "reconstruction": [enc.reconstructions[r] for r in rows],
-        "reconstructed": [bool(enc.correct[r]) for r in rows],
-        "length": [int(enc.lengths[r]) for r in rows],
-    })
+    df = pd.DataFrame(
+        {
+            "row": rows,
+            "sentence": [subset.sentences[r] for r in rows],
+            "reconstruction": [enc.reconstructions[r] for r in rows],
+            "reconstructed": [bool(enc.correct[r]) for r in rows],
+            "length": [int(enc.lengths[r]) for r in rows],
+        }
+    )
     for col, values in subset.labels.items():
         df[col] = [values[r] for r in rows]
     if len(set(subset.origin)) > 1:
@@ -405,6 +428,19 @@ def rows_frame(subset: Subset, enc: Encoded, coords: np.ndarray, rows: Sequence[
     for j, axis in enumerate("xyz"[: coords.shape[1]]):
         df[axis] = [float(coords[r, j]) for r in rows]
     return df
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _hover_cached(path: str, mtime: float, subset_id: str, _subset: Subset, _enc: Encoded) -> tuple[str, ...]:
+    from ui.map_figures import hover_lines
+
+    del path, mtime, subset_id
+    return tuple(hover_lines(_subset.sentences, _enc.reconstructions))
+
+
+def hover_texts(run: Run, subset: Subset, enc: Encoded) -> tuple[str, ...]:
+    """Escaped map hover text of every row (sentence, then its reconstruction), built once per run + subset."""
+    return _hover_cached(str(run.path), _mtime(run), subset.subset_id, subset, enc)
 
 
 # --------------------------------------------------------------------------- latent statistics
@@ -436,8 +472,11 @@ def latent_stats_of(mu: np.ndarray, logvar: np.ndarray, seed: int = 0) -> Latent
     gen = torch.Generator().manual_seed(seed)
     mi = mutual_information_from_posteriors(mu_t, lv_t, gen)
     return LatentStats(
-        kl=tuple(float(x) for x in kl), variances=tuple(float(v) for v in variances),
-        active=tuple(bool(v > AU_THRESHOLD) for v in variances), threshold=AU_THRESHOLD, mi=float(mi),
+        kl=tuple(float(x) for x in kl),
+        variances=tuple(float(v) for v in variances),
+        active=tuple(bool(v > AU_THRESHOLD) for v in variances),
+        threshold=AU_THRESHOLD,
+        mi=float(mi),
         n=int(mu_t.shape[0]),
     )
 
@@ -463,19 +502,42 @@ def summary_eval(run_path: Path) -> dict:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _report_cached(path: str, mtime: float, subset_id: str, names: tuple[str, ...], active: tuple[bool, ...],
-                   seed: int, _codes: np.ndarray, _factors: np.ndarray) -> dict[str, Any]:
+def _report_cached(
+    path: str,
+    mtime: float,
+    subset_id: str,
+    names: tuple[str, ...],
+    active: tuple[bool, ...],
+    seed: int,
+    _codes: np.ndarray,
+    _factors: np.ndarray,
+) -> dict[str, Any]:
     from vae_core.disentanglement import disentanglement_report
 
     del path, mtime, subset_id
     return disentanglement_report(_codes, _factors, list(names), active=np.asarray(active, dtype=bool), seed=seed)
 
 
-def disentanglement(run: Run, subset: Subset, codes: np.ndarray, factors: np.ndarray, names: Sequence[str],
-                    active: Sequence[bool], seed: int = 0) -> dict[str, Any]:
+def disentanglement(
+    run: Run,
+    subset: Subset,
+    codes: np.ndarray,
+    factors: np.ndarray,
+    names: Sequence[str],
+    active: Sequence[bool],
+    seed: int = 0,
+) -> dict[str, Any]:
     """vae_core.disentanglement.disentanglement_report of codes (N, D) vs factors (N, K), cached per run + subset."""
-    return _report_cached(str(run.path), _mtime(run), subset.subset_id, tuple(names),
-                          tuple(bool(a) for a in active), int(seed), codes, factors)
+    return _report_cached(
+        str(run.path),
+        _mtime(run),
+        subset.subset_id,
+        tuple(names),
+        tuple(bool(a) for a in active),
+        int(seed),
+        codes,
+        factors,
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -486,12 +548,14 @@ def _traversals_cached(path: str, mtime: float, subset_id: str, dims: tuple[int,
     return traversal_factor_effects(run.model, run.vocab, torch.from_numpy(np.array(_base)), dims=list(dims))
 
 
-def traversal_effects(run: Run, subset: Subset, enc: Encoded, dims: Sequence[int],
-                      n_bases: int = N_TRAVERSAL_BASES) -> dict:
+def traversal_effects(
+    run: Run, subset: Subset, enc: Encoded, dims: Sequence[int], n_bases: int = N_TRAVERSAL_BASES
+) -> dict:
     """factor_analysis.traversal_factor_effects from n_bases posterior means of the subset (seeded), cached."""
     idx = subset_indices(len(subset), n_bases, seed=1)
-    return _traversals_cached(str(run.path), _mtime(run), f"{subset.subset_id}:{n_bases}", tuple(int(d) for d in dims),
-                              enc.mu[idx])
+    return _traversals_cached(
+        str(run.path), _mtime(run), f"{subset.subset_id}:{n_bases}", tuple(int(d) for d in dims), enc.mu[idx]
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -570,16 +634,31 @@ def _projection_store() -> _ProjectionStore:
     return _ProjectionStore(PROJECTIONS_IN_MEMORY)
 
 
+@functools.lru_cache(maxsize=64)
+def _weights_digest(path: str, mtime_ns: int, size: int) -> str:
+    """16 hex chars of the sha256 of a weights file (memoised per path, mtime and size: hashed once)."""
+    del mtime_ns, size  # part of the memo key: new weights are hashed again
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def _run_id(run_path: Path) -> str:
+    """What cache keys call a run: the hash of its weights, so a cache stays valid wherever the run is copied
+    (a clone of the repository, another machine) and is missed as soon as the weights change."""
+    weights = Path(run_path) / "model.safetensors"
     try:
-        mtime = (run_path / "model.safetensors").stat().st_mtime_ns
+        stat = weights.stat()
+        return "weights:" + _weights_digest(str(weights.resolve()), stat.st_mtime_ns, stat.st_size)
     except OSError:
-        mtime = 0
-    return f"{run_path.resolve()}@{mtime}"
+        return f"path:{Path(run_path).resolve()}"
 
 
-def map_key(run_path: Path, subset_id: str, method: str, n_components: int, seed: int,
-            params: Mapping[str, Any]) -> str:
+def map_key(
+    run_path: Path, subset_id: str, method: str, n_components: int, seed: int, params: Mapping[str, Any]
+) -> str:
     """The projection cache key of one map of one run's codes (vae_core.projection.projection_key)."""
     return projection_key(_run_id(Path(run_path)), subset_id, method, n_components, seed, dict(params))
 
@@ -589,8 +668,15 @@ def disk_cached(run_path: Path, key: str) -> bool:
     return (projection_cache_dir(run_path) / f"{key}.npz").is_file()
 
 
-def map_projection(run_path: Path, subset_id: str, codes: np.ndarray, method: str, n_components: int,
-                   seed: int = 0, params: Mapping[str, Any] | None = None) -> tuple[Projection, str, str]:
+def map_projection(
+    run_path: Path,
+    subset_id: str,
+    codes: np.ndarray,
+    method: str,
+    n_components: int,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[Projection, str, str]:
     """The projection of codes (N, D): from memory, else from the disk cache, else fitted and saved.
 
     Returns (projection, source, key) with source 'memory', 'disk' or 'fitted'. Two sessions asking
@@ -638,9 +724,15 @@ def comparison_from_eval(name: str, config: Mapping[str, Any], ev: Mapping[str, 
     dci = dis.get("dci") if isinstance(dis.get("dci"), Mapping) else {}
     n = ev.get("n_sentences")
     return {
-        "run": name, "β": _number(train.get("beta")), "schedule": str(train.get("schedule", "")),
-        "active units": _number(ev.get("active_units")), "KL": _number(ev.get("kl")), "MI": _number(ev.get("mi")),
-        "MIG": _number(dis.get("mig")), "DCI-D": _number(dci.get("disentanglement")), "SAP": _number(dis.get("sap")),
+        "run": name,
+        "β": _number(train.get("beta")),
+        "schedule": str(train.get("schedule", "")),
+        "active units": _number(ev.get("active_units")),
+        "KL": _number(ev.get("kl")),
+        "MI": _number(ev.get("mi")),
+        "MIG": _number(dis.get("mig")),
+        "DCI-D": _number(dci.get("disentanglement")),
+        "SAP": _number(dis.get("sap")),
         "exact match": _number(ev.get("exact_match")),
         "source": f"evaluation ({n:,} {ev.get('split', '')} sentences)" if isinstance(n, int) else "evaluation",
     }
@@ -662,17 +754,28 @@ def _comparison_cached(path: str, mtime: float, summary_mtime: float, n: int) ->
         return row
     enc = encode_subset(run, subset)
     stats = latent_stats_of(enc.mu, enc.logvar)
-    row.update({"active units": float(stats.n_active), "KL": float(sum(stats.kl)), "MI": stats.mi,
-                "exact match": float(np.mean(enc.correct)),
-                "source": f"measured on {len(subset):,} test sentences"})
+    row.update(
+        {
+            "active units": float(stats.n_active),
+            "KL": float(sum(stats.kl)),
+            "MI": stats.mi,
+            "exact match": float(np.mean(enc.correct)),
+            "source": f"measured on {len(subset):,} test sentences",
+        }
+    )
     labelled = label_factors(subset.labels, subset.factor_names)
     if labelled is not None:
         from vae_core.disentanglement import disentanglement_report
 
         factors, names, _, _ = labelled
         report = disentanglement_report(enc.mu, factors, names, active=np.asarray(stats.active), seed=0)
-        row.update({"MIG": _number(report["mig"]), "DCI-D": _number(report["dci"]["disentanglement"]),
-                    "SAP": _number(report["sap"])})
+        row.update(
+            {
+                "MIG": _number(report["mig"]),
+                "DCI-D": _number(report["dci"]["disentanglement"]),
+                "SAP": _number(report["sap"]),
+            }
+        )
     return row
 
 
@@ -688,10 +791,40 @@ def comparison_row(run_path: Path, n: int = COMPARE_SENTENCES) -> dict[str, Any]
 
 
 __all__ = [
-    "COMPARE_COLUMNS", "Encoded", "LatentStats", "Subset", "categorical_columns", "color_options", "color_values",
-    "comparison_row", "content_id", "corpus_subset", "csv_header", "disentanglement", "disk_cached",
-    "encode_and_reconstruct", "encode_subset", "label_factors", "label_upload", "latent_stats", "latent_stats_of",
-    "map_key", "map_projection", "prior_validity", "projection_cache_dir", "rows_frame", "run_cache_dir",
-    "run_subset", "cached_encoding", "load_encoded", "save_encoded",
-    "sample_subset", "subset_indices", "summary_eval", "text_matches", "traversal_effects", "upload_subset",
+    "COMPARE_COLUMNS",
+    "Encoded",
+    "LatentStats",
+    "Subset",
+    "categorical_columns",
+    "color_options",
+    "color_values",
+    "comparison_row",
+    "content_id",
+    "corpus_subset",
+    "csv_header",
+    "disentanglement",
+    "disk_cached",
+    "encode_and_reconstruct",
+    "encode_subset",
+    "hover_texts",
+    "label_factors",
+    "label_upload",
+    "latent_stats",
+    "latent_stats_of",
+    "map_key",
+    "map_projection",
+    "prior_validity",
+    "projection_cache_dir",
+    "rows_frame",
+    "run_cache_dir",
+    "run_subset",
+    "cached_encoding",
+    "load_encoded",
+    "save_encoded",
+    "sample_subset",
+    "subset_indices",
+    "summary_eval",
+    "text_matches",
+    "traversal_effects",
+    "upload_subset",
 ]

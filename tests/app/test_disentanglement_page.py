@@ -14,6 +14,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from ui import analysis
 from vae_core.corpus import load_corpus
 from vae_core.disentanglement import disentanglement_report
 from vae_core.encoding import posterior_means
@@ -69,12 +70,14 @@ def test_page_shows_the_same_numbers_as_vae_core(open_app, assert_page_ok, tiny_
     factors = factor_codes([{f: test.labels[f][i] for f in FACTORS} for i in range(len(test))])
     report = disentanglement_report(mu.numpy(), factors, list(FACTORS), active=(variances > AU_THRESHOLD).numpy())
 
-    metrics = dict(zip(table(at, "metrics")["metric"], table(at, "metrics")["value"],
-                       strict=True))
+    metrics = dict(zip(table(at, "metrics")["metric"], table(at, "metrics")["value"], strict=True))
     expected = {
-        "MIG": report["mig"], "DCI disentanglement": report["dci"]["disentanglement"],
-        "DCI completeness": report["dci"]["completeness"], "DCI informativeness": report["dci"]["informativeness"],
-        "SAP": report["sap"], "Modularity": report["modularity"],
+        "MIG": report["mig"],
+        "DCI disentanglement": report["dci"]["disentanglement"],
+        "DCI completeness": report["dci"]["completeness"],
+        "DCI informativeness": report["dci"]["informativeness"],
+        "SAP": report["sap"],
+        "Modularity": report["modularity"],
     }
     for name, value in expected.items():
         assert metrics[name] == pytest.approx(value, abs=1e-9), name
@@ -118,9 +121,16 @@ def test_mi_comes_from_the_evaluation_when_present(tiny_run_dir, tiny_models_dir
     copy = runs / "evaluated"
     shutil.copytree(tiny_run_dir, copy, ignore=shutil.ignore_patterns("cache"))
     summary = read_json(copy / "summary.json") if (copy / "summary.json").is_file() else {}
-    summary["eval"] = {"mi": 1.234, "mi_n": 999, "split": "test", "active_units": 3, "kl": 5.0,
-                       "exact_match": 0.5, "n_sentences": 999, "disentanglement": {"mig": 0.42, "sap": 0.1,
-                                                                                   "dci": {"disentanglement": 0.3}}}
+    summary["eval"] = {
+        "mi": 1.234,
+        "mi_n": 999,
+        "split": "test",
+        "active_units": 3,
+        "kl": 5.0,
+        "exact_match": 0.5,
+        "n_sentences": 999,
+        "disentanglement": {"mig": 0.42, "sap": 0.1, "dci": {"disentanglement": 0.3}},
+    }
     write_json(copy / "summary.json", summary)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.query_params["run"] = "evaluated"
@@ -141,8 +151,12 @@ def test_runs_side_by_side(open_app, assert_page_ok, tiny_run_dir):
 
     other = Path(os.environ["VAE_RUNS_DIR"]) / "beta4"
     torch.manual_seed(0)
-    train(other, load_corpus("synthetic"), ModelConfig(embed_dim=8, hidden_dim=16, latent_dim=4),
-          TrainConfig(beta=4.0, max_steps=20, batch_size=32, log_every=5))
+    train(
+        other,
+        load_corpus("synthetic"),
+        ModelConfig(embed_dim=8, hidden_dim=16, latent_dim=4),
+        TrainConfig(beta=4.0, max_steps=20, batch_size=32, log_every=5),
+    )
     at = open_app(PAGE)
     at.multiselect(key="w_dis_runs").set_value([str(tiny_run_dir), str(other)]).run()
     assert_page_ok(at)
@@ -182,6 +196,8 @@ def test_page_on_shipped_models(run_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MODELS_DIR", str(REPO / "models"))
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
+    real = analysis._writable_dir  # keep the repository clean: caches go to the temporary user cache
+    monkeypatch.setattr(analysis, "_writable_dir", lambda p: False if run_dir in p.parents else real(p))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.query_params["run"] = run_dir.name
     at.run()
@@ -190,3 +206,43 @@ def test_page_on_shipped_models(run_dir, tmp_path, monkeypatch):
     if not at.get("plotly_chart"):
         pytest.skip(f"{run_dir.name}: its corpus is not available here")
     assert any(c.key == "w_dis_kl_chart" for c in at.get("plotly_chart"))
+
+
+def test_label_factors_number_known_factors_like_the_evaluation():
+    test = load_corpus("synthetic").test
+    labels = {c: v[:50] for c, v in test.labels.items()}
+    factors, names, values, skipped = analysis.label_factors(labels, tuple(FACTORS))
+    assert names == list(FACTORS) and skipped == []
+    assert np.array_equal(factors, factor_codes([{f: labels[f][i] for f in FACTORS} for i in range(50)]))
+    plain = analysis.label_factors({"topic": ("b", "a", "b"), "id": ("1", "2", "3"), "same": ("x",) * 3}, (), 2)
+    assert plain[1] == ["topic"] and plain[3] == ["id", "same"] and plain[0][:, 0].tolist() == [1, 0, 1]
+    assert analysis.label_factors({"id": ("1", "2")}, (), 1) is None
+
+
+def test_comparison_row_from_an_evaluation():
+    config = {"train": {"beta": 2.0, "schedule": "cyclical"}}
+    ev = {
+        "active_units": 5,
+        "kl": 3.5,
+        "mi": 2.0,
+        "exact_match": 0.7,
+        "n_sentences": 1037,
+        "split": "test",
+        "disentanglement": {"mig": 0.3, "sap": 0.05, "dci": {"disentanglement": 0.4}},
+    }
+    row = analysis.comparison_from_eval("r", config, ev)
+    assert row == {
+        "run": "r",
+        "β": 2.0,
+        "schedule": "cyclical",
+        "active units": 5.0,
+        "KL": 3.5,
+        "MI": 2.0,
+        "MIG": 0.3,
+        "DCI-D": 0.4,
+        "SAP": 0.05,
+        "exact match": 0.7,
+        "source": "evaluation (1,037 test sentences)",
+    }
+    assert analysis.comparison_from_eval("r", config, {"kl": 1.0}) is None
+    assert analysis.comparison_from_eval("r", {}, {"active_units": 1, "mi": float("nan")})["MI"] is None

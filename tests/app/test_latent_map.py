@@ -130,8 +130,7 @@ def test_map_needs_a_submit_then_draws_and_caches_on_disk(open_app, assert_page_
     assert any(t["type"] == "scattergl" for t in corpus_traces), "more than 1,000 points: WebGL"
 
 
-def test_switching_colour_or_reopening_never_refits(open_app, assert_page_ok, fresh_run, fit_counter,
-                                                    encode_counter):
+def test_switching_colour_or_reopening_never_refits(open_app, assert_page_ok, fresh_run, fit_counter, encode_counter):
     at = open_app(PAGE)
     draw(at, "pca")
     assert fit_counter == ["pca"]
@@ -166,8 +165,14 @@ def test_default_map_is_shown_without_submit_when_on_disk(tiny_models_dir, fresh
     corpus = load_corpus("synthetic")
     subset = analysis.corpus_subset(corpus, ("test", "valid"), analysis.MAP_CAP)
     mu, _, _ = posterior_means(run.model, run.vocab, list(subset.sentences))
-    key = analysis.map_key(fresh_run, subset.subset_id, "umap", 2, 0,
-                           {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "n_epochs": 200})
+    key = analysis.map_key(
+        fresh_run,
+        subset.subset_id,
+        "umap",
+        2,
+        0,
+        {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "n_epochs": 200},
+    )
     # Put a (PCA-made, but umap-labelled) projection in place of the slow UMAP fit.
     proj = projection_mod.fit_projection(mu.numpy(), "pca", 2)
     proj.method = "umap"
@@ -255,8 +260,10 @@ def test_three_d_map(open_app, assert_page_ok, fresh_run):
 
 def test_uploaded_labels_colour_the_map(open_app, assert_page_ok, fresh_run):
     at = open_app(PAGE)
-    rows = ["text,topic"] + [f"the doctor sees the {o} cat .,{'pets' if i % 2 else 'farm'}"
-                             for i, o in enumerate(["small", "old", "red", "happy"] * 5)]
+    rows = ["text,topic"] + [
+        f"the doctor sees the {o} cat .,{'pets' if i % 2 else 'farm'}"
+        for i, o in enumerate(["small", "old", "red", "happy"] * 5)
+    ]
     at.file_uploader(key="w_map_upload").set_value(("mine.csv", "\n".join(rows).encode(), "text/csv"))
     at.run()
     assert_page_ok(at)
@@ -324,3 +331,42 @@ def test_map_on_shipped_models(run_dir, tmp_path, monkeypatch):
     draw(at, "pca", n=500)
     assert not at.exception and not at.error
     assert at.get("plotly_chart")
+
+
+def test_encodings_round_trip_through_the_disk_cache(tmp_path):
+    n = 3
+    enc = analysis.Encoded(
+        mu=np.arange(n * 2, dtype=np.float32).reshape(n, 2),
+        logvar=np.zeros((n, 2), np.float32),
+        reconstructions=("the cat", "ünïcode ✓ <b>", ""),
+        correct=np.array([True, False, True]),
+        lengths=np.array([2, 3, 0]),
+        n_oov=np.array([0, 1, 0]),
+    )
+    path = tmp_path / "enc" / "k.npz"
+    analysis.save_encoded(enc, path)
+    back = analysis.load_encoded(path, n)
+    assert back is not None and back.reconstructions == enc.reconstructions
+    for name in ("mu", "logvar", "correct", "lengths", "n_oov"):
+        assert np.array_equal(getattr(back, name), getattr(enc, name))
+        assert not getattr(back, name).flags.writeable
+    assert analysis.load_encoded(path, n + 1) is None, "another subset size is a miss"
+    path.write_bytes(b"garbage")
+    assert analysis.load_encoded(path, n) is None
+
+
+def test_cache_keys_follow_the_weights_not_the_path(tiny_run_dir, tmp_path):
+    copy = tmp_path / "elsewhere" / "copied-run"
+    shutil.copytree(tiny_run_dir, copy, ignore=shutil.ignore_patterns("cache"))
+    params = {"n_neighbors": 15}
+    assert analysis.map_key(copy, "s", "umap", 2, 0, params) == analysis.map_key(
+        tiny_run_dir, "s", "umap", 2, 0, params
+    )
+    assert analysis.encoding_key(copy, "s") == analysis.encoding_key(tiny_run_dir, "s")
+    weights = bytearray((copy / "model.safetensors").read_bytes())
+    weights[-1] ^= 1  # other weights (a retrained run): another key
+    (copy / "model.safetensors").write_bytes(bytes(weights))
+    assert analysis.map_key(copy, "s", "umap", 2, 0, params) != analysis.map_key(
+        tiny_run_dir, "s", "umap", 2, 0, params
+    )
+    assert analysis.encoding_key(copy, "s") != analysis.encoding_key(tiny_run_dir, "s")

@@ -11,35 +11,60 @@ from ui.selection import has_selection, selected_points, selected_rows
 
 def event(points, box=(), lasso=()):
     """A selection event shaped like st.plotly_chart(on_select="rerun") returns it."""
-    return {"selection": {"points": list(points), "point_indices": [p.get("point_index") for p in points],
-                          "box": list(box), "lasso": list(lasso)}}
+    return {
+        "selection": {
+            "points": list(points),
+            "point_indices": [p.get("point_index") for p in points],
+            "box": list(box),
+            "lasso": list(lasso),
+        }
+    }
 
 
 def test_rows_come_from_customdata_across_traces():
-    ev = event([
-        {"curve_number": 0, "point_number": 3, "point_index": 3, "x": 0.1, "y": 0.2, "customdata": 17},
-        {"curve_number": 2, "point_number": 3, "point_index": 3, "x": 0.5, "y": 0.1, "customdata": [4, "extra"]},
-        {"curve_number": 1, "point_number": 0, "point_index": 0, "x": 0.0, "y": 0.0, "customdata": 17.0},
-    ], box=[{"xref": "x", "yref": "y", "x": [0, 1], "y": [0, 1]}])
+    ev = event(
+        [
+            {"curve_number": 0, "point_number": 3, "point_index": 3, "x": 0.1, "y": 0.2, "customdata": 17},
+            {"curve_number": 2, "point_number": 3, "point_index": 3, "x": 0.5, "y": 0.1, "customdata": [4, "extra"]},
+            {"curve_number": 1, "point_number": 0, "point_index": 0, "x": 0.0, "y": 0.0, "customdata": 17.0},
+        ],
+        box=[{"xref": "x", "yref": "y", "x": [0, 1], "y": [0, 1]}],
+    )
     # The same point_index 3 in two traces is two different rows; a repeated row is listed once.
     assert selected_rows(ev, n_rows=100) == [4, 17]
     assert has_selection(ev)
 
 
 def test_points_without_customdata_use_curve_rows_or_are_ignored():
-    ev = event([
-        {"curve_number": 0, "point_index": 1},  # a data trace without customdata
-        {"curve_number": 1, "point_index": 0},  # an overlay (placed sentence): no rows
-        {"curve_number": 5, "point_index": 9},  # a trace that does not exist
-    ])
+    ev = event(
+        [
+            {"curve_number": 0, "point_index": 1},  # a data trace without customdata
+            {"curve_number": 1, "point_index": 0},  # an overlay (placed sentence): no rows
+            {"curve_number": 5, "point_index": 9},  # a trace that does not exist
+        ]
+    )
     assert selected_rows(ev, 100) == []
     assert selected_rows(ev, 100, curve_rows=[[10, 11, 12], None]) == [11]
     assert selected_rows(ev, 100, curve_rows={0: [10, 11, 12]}) == [11]
 
 
-@pytest.mark.parametrize("bad", [None, {}, {"selection": None}, {"selection": {"points": None}}, [], "x", 3,
-                                 {"selection": {"points": ["junk", {"customdata": "abc"}, {"customdata": []},
-                                                           {"customdata": True}, {"customdata": 2.5}]}}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        {},
+        {"selection": None},
+        {"selection": {"points": None}},
+        [],
+        "x",
+        3,
+        {
+            "selection": {
+                "points": ["junk", {"customdata": "abc"}, {"customdata": []}, {"customdata": True}, {"customdata": 2.5}]
+            }
+        },
+    ],
+)
 def test_malformed_or_empty_events_select_nothing(bad):
     assert selected_rows(bad, 10) == []
 
@@ -68,9 +93,12 @@ def _tiny_subset(n: int = 12):
     subset = analysis.Subset(sentences, labels, ("test",) * n, "test", analysis.content_id(sentences, labels))
     rng = np.random.default_rng(0)
     enc = analysis.Encoded(
-        mu=rng.standard_normal((n, 4)).astype(np.float32), logvar=np.zeros((n, 4), np.float32),
-        reconstructions=tuple(f"recon {i}" for i in range(n)), correct=np.arange(n) % 2 == 0,
-        lengths=np.full(n, 4), n_oov=np.zeros(n, int),
+        mu=rng.standard_normal((n, 4)).astype(np.float32),
+        logvar=np.zeros((n, 4), np.float32),
+        reconstructions=tuple(f"recon {i}" for i in range(n)),
+        correct=np.arange(n) % 2 == 0,
+        lengths=np.full(n, 4),
+        n_oov=np.zeros(n, int),
     )
     return subset, enc, rng.standard_normal((n, 2)).astype(np.float32)
 
@@ -78,14 +106,25 @@ def _tiny_subset(n: int = 12):
 def test_a_lasso_on_a_coloured_map_lists_the_right_sentences():
     subset, enc, coords = _tiny_subset()
     kind, values, order = analysis.color_values("colour", subset, enc)
-    fig = map_figures.map_figure(coords, map_figures.hover_lines(subset.sentences, enc.reconstructions),
-                                 map_figures.ColorSpec("colour", kind, values, order), highlight=[1, 2])
+    fig = map_figures.map_figure(
+        coords,
+        map_figures.hover_lines(subset.sentences, enc.reconstructions),
+        map_figures.ColorSpec("colour", kind, values, order),
+        highlight=[1, 2],
+    )
     # What plotly reports for a lasso over two points of trace 1 and one of the highlight trace.
     points = []
     for curve, index in ((1, 0), (1, 2), (2, 1)):
         trace = fig.data[curve]
-        points.append({"curve_number": curve, "point_index": index, "x": float(trace.x[index]),
-                       "y": float(trace.y[index]), "customdata": int(trace.customdata[index])})
+        points.append(
+            {
+                "curve_number": curve,
+                "point_index": index,
+                "x": float(trace.x[index]),
+                "y": float(trace.y[index]),
+                "customdata": int(trace.customdata[index]),
+            }
+        )
     rows = selected_rows(event(points, lasso=[{"x": [0, 1, 1], "y": [0, 0, 1]}]), len(subset))
     expected = sorted({int(fig.data[c].customdata[i]) for c, i in ((1, 0), (1, 2), (2, 1))})
     assert rows == expected
