@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -21,7 +22,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory to create (or resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--device", default="cpu",
+                   help="cpu | cuda | cuda:N | mps | auto (CUDA, else MPS, else CPU); torchrun: cuda = cuda:LOCAL_RANK")
+    p.add_argument("--amp", nargs="?", const="auto", default=None, choices=("auto", "bf16", "fp16"),
+                   help="mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)")
+    p.add_argument("--mmap", choices=("auto", "on", "off"), default="auto",
+                   help="stream a .txt corpus from memory-mapped token ids (auto: above "
+                        "200,000 lines or 200 MB)")
     # model
     p.add_argument("--embed-dim", type=int, default=m.embed_dim)
     p.add_argument("--hidden-dim", type=int, default=m.hidden_dim)
@@ -77,23 +84,48 @@ def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
 
 
 def resolve_device(name: str) -> str:
+    """cpu, cuda, cuda:N or mps, checked to exist here; 'auto' picks CUDA, else MPS, else CPU."""
     import torch
 
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         if torch.cuda.is_available():
             return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
+        return "mps" if mps else "cpu"
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"unknown device {name!r} (use cpu, cuda, cuda:N, mps or auto)")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no CUDA GPU is visible to PyTorch here (try --device auto or cpu)")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if kind == "mps" and not mps:
+        raise ValueError("--device mps: the Apple MPS backend is not available here (try --device auto or cpu)")
     return name
+
+
+def load_train_corpus(spec: str, text_column: str | None, seed: int, mmap: str = "auto"):
+    """The corpus to train on: streamed from memory-mapped token ids (`--mmap on`, or auto for big .txt files)."""
+    from vae_core.corpus import download_ptb, load_corpus
+    from vae_core.tokcache import TokenCorpus, wants_stream
+
+    if mmap == "on" or (mmap == "auto" and wants_stream(spec)):
+        if text_column:
+            raise ValueError("--text-column applies to .csv/.jsonl corpora; streamed corpora are .txt files")
+        if spec == "synthetic":
+            raise ValueError("--mmap on needs a .txt corpus (a file or a directory), or ptb; not synthetic")
+        if spec == "ptb":
+            return TokenCorpus.from_path(download_ptb(), seed=seed, spec="ptb", name="ptb")
+        return TokenCorpus.from_path(spec, seed=seed)
+    return load_corpus(spec, text_column, seed=seed)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from vae_core.corpus import load_corpus
     from vae_core.runs import read_config
-    from vae_core.train import Callbacks, train
+    from vae_core.train import Callbacks, resolve_amp, train
 
     stop = {"flag": False}
 
@@ -102,19 +134,22 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    device = resolve_device(a.device)
+    resolve_amp(a.amp, device)  # refuse --amp off CUDA before reading any corpus
+    quiet = a.quiet or os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 talks
     out = Path(a.out)
     if a.resume:
-        cfg, _, _ = read_config(out)
-        corpus = load_corpus(cfg["corpus"]["spec"], a.text_column)
+        cfg, _, saved_tcfg = read_config(out)
+        corpus = load_train_corpus(cfg["corpus"]["spec"], a.text_column, saved_tcfg.seed, a.mmap)
         mcfg = tcfg = None
     else:
         mcfg, tcfg = configs_from_args(a)
-        corpus = load_corpus(a.corpus, a.text_column, seed=tcfg.seed)
+        corpus = load_train_corpus(a.corpus, a.text_column, tcfg.seed, a.mmap)
     bar = None
 
     def on_step(rec: dict) -> None:
         nonlocal bar
-        if a.quiet:
+        if quiet:
             return
         if bar is None:
             bar = tqdm(total=rec["total_steps"], initial=rec["step"], unit="step", dynamic_ncols=True, file=sys.stderr)
@@ -126,16 +161,17 @@ def cmd_train(a: argparse.Namespace) -> int:
         bar.refresh()
 
     def on_eval(rec: dict) -> None:
-        if not a.quiet and rec.get("recon") is not None:
+        if not quiet and rec.get("recon") is not None:
             msg = (f"valid @ step {rec['step']}: recon {rec['recon']:.3f} kl {rec['kl']:.3f} "
                    f"elbo {rec['elbo']:.3f} token_acc {rec['token_acc']:.3f} AU {rec['active_units']}")
             (bar.write if bar else print)(msg)
 
     summary = train(out, corpus, mcfg, tcfg, resume=a.resume, callbacks=Callbacks(on_step, on_eval),
-                    should_stop=lambda: stop["flag"], device=resolve_device(a.device), overwrite=a.overwrite)
+                    should_stop=lambda: stop["flag"], device=device, overwrite=a.overwrite, amp=a.amp)
     if bar:
         bar.close()
-    print(json.dumps({k: v for k, v in summary.items() if k != "valid"}, indent=None))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps({k: v for k, v in summary.items() if k != "valid"}, indent=None))
     return 0 if summary["state"] in ("finished", "stopped") else 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from vae_core import distributed as ddp
 from vae_core.config import ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet, bucket_batches, collate, encode_sentences
-from vae_core.model import SentenceVAE
+from vae_core.model import SentenceVAE, VAEOutput
 from vae_core.objective import beta_vae_loss, gaussian_kl
 from vae_core.runs import (
     RunError,
@@ -30,6 +32,7 @@ from vae_core.runs import (
     write_status,
 )
 from vae_core.text import Vocab, tokenize
+from vae_core.tokcache import BatchPlan, TokenCorpus, TokenStore, split_stores
 
 StepCallback = Callable[[dict], None]
 
@@ -52,8 +55,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_vocab(corpus: Corpus, tcfg: TrainConfig) -> Vocab:
+def build_vocab(corpus: Corpus | TokenCorpus, tcfg: TrainConfig) -> Vocab:
     """Vocabulary of the training split under the run's tokenisation settings."""
+    if isinstance(corpus, TokenCorpus):
+        return corpus.build_vocab(tcfg)  # streamed word counts: no sentence list in memory
     return Vocab.build(
         (tokenize(s, tcfg.lowercase) for s in corpus.train.sentences),
         min_freq=tcfg.min_freq,
@@ -68,8 +73,8 @@ def total_steps_for(n_batches: int, tcfg: TrainConfig) -> int:
 
 @torch.no_grad()
 def evaluate_elbo(
-    model: SentenceVAE, data: list[list[int]], batch_size: int = 128, device: str | torch.device = "cpu",
-    seed: int = 0,
+    model: SentenceVAE, data: list[list[int]] | TokenStore, batch_size: int = 128,
+    device: str | torch.device = "cpu", seed: int = 0,
 ) -> dict[str, Any]:
     """Single-sample ELBO parts on encoded sentences, z sampled with a fixed seed; weights untouched.
 
@@ -82,9 +87,12 @@ def evaluate_elbo(
     recon_sum = 0.0
     kl_dim_sum = None
     mus = []
-    with torch.random.fork_rng(devices=[]):
+    dev = torch.device(device)
+    cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    lengths = data.lengths if isinstance(data, TokenStore) else [len(x) for x in data]
+    with torch.random.fork_rng(devices=cuda):  # validation never moves the training noise stream
         torch.manual_seed(seed)
-        for idx in bucket_batches([len(x) for x in data], batch_size, seed=None):
+        for idx in bucket_batches(lengths, batch_size, seed=None):
             tokens, lengths = collate([data[i] for i in idx])
             tokens, lengths = tokens.to(device), lengths.to(device)
             mu, logvar = model.encode(tokens, lengths)
@@ -148,28 +156,75 @@ def _load_optimizer(opt: torch.optim.Optimizer, model: SentenceVAE, tensors: dic
         opt.state[p][k] = v.reshape(()) if ref is None else v.reshape(p.shape)
 
 
-def train(
-    run_dir: str | Path,
-    corpus: Corpus,
-    model_cfg: ModelConfig | None = None,
-    train_cfg: TrainConfig | None = None,
-    *,
-    resume: bool = False,
-    callbacks: Callbacks | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    device: str | torch.device = "cpu",
-    overwrite: bool = False,
-) -> dict[str, Any]:
-    """Train a sentence β-VAE into `run_dir` and return the final record.
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-    A new run refuses a non-empty directory unless `overwrite`. `resume=True` reads the configs,
-    vocabulary, last weights and optimizer state from `run_dir` and continues at the saved step
-    (mid-epoch included, in the same batch order). Writes status.json (running → finished /
-    stopped / failed), metrics.jsonl, model/best/optimizer safetensors, summary.json.
+
+def resolve_amp(amp: str | None, device: str | torch.device) -> torch.dtype | None:
+    """Autocast dtype for `amp` (None/"off", "auto", "bf16", "fp16"); ValueError on anything but CUDA.
+
+    "auto" picks bf16 where the GPU supports it (no loss scaling needed), else fp16 with a GradScaler.
     """
-    run_dir = Path(run_dir)
-    callbacks = callbacks or Callbacks()
-    should_stop = should_stop or (lambda: False)
+    if amp in (None, "", "off"):
+        return None
+    if amp not in ("auto", *AMP_DTYPES):
+        raise ValueError(f"amp must be off, auto, bf16 or fp16, got {amp!r}")
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        raise ValueError(
+            f"mixed precision (--amp) runs on CUDA only; this run is on {dev.type}. "
+            "Drop --amp, or train with --device cuda"
+        )
+    if amp == "auto":
+        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return AMP_DTYPES[amp]
+
+
+def _autocast(dtype: torch.dtype | None):
+    return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def _loss_figures(parts) -> dict[str, Any]:
+    """The logged numbers of one batch's LossParts (per-sentence means)."""
+    return {
+        "loss": float(parts.total.detach()),
+        "recon": float(parts.recon.detach()),
+        "kl": float(parts.kl.detach()),
+        "weighted_kl": float(parts.weighted_kl.detach()),
+        "tc": None if parts.tc is None else float(parts.tc.detach()),
+        "kl_per_dim": [float(x) for x in parts.kl_per_dim.detach()],
+    }
+
+
+def _reduce_figures(fig: dict, local: int, global_: int, tokens: int, device: torch.device) -> tuple[dict, int]:
+    """Global-batch means of per-rank figures (each weighted by its sentences) and tokens summed over ranks."""
+    keys = ("loss", "recon", "kl", "weighted_kl", "tc")
+    vals = [local * (fig[k] or 0.0) for k in keys] + [local * x for x in fig["kl_per_dim"]] + [float(tokens)]
+    summed = ddp.sum_over_ranks(vals, device)
+    out = {k: summed[i] / global_ for i, k in enumerate(keys)}
+    out["tc"] = None if fig["tc"] is None else out["tc"]
+    out["kl_per_dim"] = [x / global_ for x in summed[len(keys):-1]]
+    return out, int(round(summed[-1]))
+
+
+@dataclass
+class _Prepared:
+    """What every rank needs before the first step: configs, vocabulary, encoded splits, trainer state."""
+
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    vocab: Vocab
+    train_data: list[list[int]] | TokenStore
+    valid_data: list[list[int]] | TokenStore
+    truncated: int
+    state: dict
+
+
+def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig | None,
+             train_cfg: TrainConfig | None, resume: bool, overwrite: bool, writes: bool) -> _Prepared:
+    """Read (resume) or create (new run) the configs and vocabulary, and encode the splits.
+
+    Only a process with `writes` (rank 0, or the single process) checks and writes the directory.
+    """
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_elbo": None, "elapsed": 0.0}
     if resume:
         if not (run_dir / "config.json").is_file():
@@ -181,17 +236,93 @@ def train(
     else:
         model_cfg = model_cfg or ModelConfig()
         train_cfg = train_cfg or TrainConfig()
-        if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-            raise RunError(f"run directory {run_dir} already exists and is not empty")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("model.safetensors", "best.safetensors", "optimizer.safetensors", "trainer.json",
-                      "metrics.jsonl", "summary.json"):
-            (run_dir / stale).unlink(missing_ok=True)
+        if writes:
+            if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+                raise RunError(f"run directory {run_dir} already exists and is not empty")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in ("model.safetensors", "best.safetensors", "optimizer.safetensors", "trainer.json",
+                          "metrics.jsonl", "summary.json"):
+                (run_dir / stale).unlink(missing_ok=True)
         vocab = build_vocab(corpus, train_cfg)
         model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab))
-        write_json(run_dir / "config.json", make_config(model_cfg, train_cfg, corpus.spec, corpus.name, corpus.factors))
-        (run_dir / "vocab.json").write_text(vocab.to_json(), encoding="utf-8")
+        if writes:
+            write_json(run_dir / "config.json",
+                       make_config(model_cfg, train_cfg, corpus.spec, corpus.name, corpus.factors))
+            (run_dir / "vocab.json").write_text(vocab.to_json(), encoding="utf-8")
     assert model_cfg is not None and train_cfg is not None
+    if isinstance(corpus, TokenCorpus):  # memory-mapped ids, tokenised once per source and vocabulary
+        splits = split_stores(corpus.token_store(vocab, train_cfg))
+        train_data, valid_data, cut_train = splits["train"], splits["valid"], splits["train"].truncated
+    else:
+        train_data, cut_train = encode_sentences(corpus.train.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
+        valid_data, _ = encode_sentences(corpus.valid.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
+    if not len(train_data):
+        raise RunError("the training split is empty")
+    return _Prepared(model_cfg, train_cfg, vocab, train_data, valid_data, cut_train, state)
+
+
+def train(
+    run_dir: str | Path,
+    corpus: Corpus | TokenCorpus,
+    model_cfg: ModelConfig | None = None,
+    train_cfg: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    callbacks: Callbacks | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: str | torch.device = "cpu",
+    overwrite: bool = False,
+    amp: str | None = None,
+    distributed: bool | None = None,
+) -> dict[str, Any]:
+    """Train a sentence β-VAE into `run_dir` and return the final record.
+
+    A new run refuses a non-empty directory unless `overwrite`. `resume=True` reads the configs,
+    vocabulary, last weights and optimizer state from `run_dir` and continues at the saved step
+    (mid-epoch included, in the same batch order). Writes status.json (running → finished /
+    stopped / failed), metrics.jsonl, model/best/optimizer safetensors, summary.json.
+
+    `corpus` may be a `tokcache.TokenCorpus` (a large .txt corpus streamed from memory-mapped token
+    ids). `amp` ("auto", "bf16", "fp16") turns on mixed precision, CUDA only. Under torchrun
+    (WORLD_SIZE > 1; `distributed=False` ignores it) the run is data-parallel over the ranks with
+    the same global batch, and only rank 0 writes: see `vae_core.distributed`.
+    """
+    amp_dtype = resolve_amp(amp, device)
+    use_ddp = ddp.env_world_size() > 1 if distributed is None else distributed
+    ctx, dev = ddp.setup(device) if use_ddp else (ddp.SINGLE, device)
+    try:
+        return _train(Path(run_dir), corpus, model_cfg, train_cfg, resume, callbacks or Callbacks(),
+                      should_stop or (lambda: False), dev, overwrite, amp_dtype, ctx)
+    finally:
+        ddp.teardown(ctx)
+
+
+def _train(
+    run_dir: Path,
+    corpus: Corpus | TokenCorpus,
+    model_cfg: ModelConfig | None,
+    train_cfg: TrainConfig | None,
+    resume: bool,
+    callbacks: Callbacks,
+    should_stop: Callable[[], bool],
+    device: str | torch.device,
+    overwrite: bool,
+    amp_dtype: torch.dtype | None,
+    ctx: ddp.DistContext,
+) -> dict[str, Any]:
+    main = ctx.is_main
+    if ctx.active and not main:
+        ddp.share_error(ctx, None)  # wait until rank 0 has set the run up (and built any token cache)
+    try:
+        prep = _prepare(run_dir, corpus, model_cfg, train_cfg, resume, overwrite, writes=main)
+    except Exception as e:
+        if ctx.active and main:
+            ddp.share_error(ctx, e)
+        raise
+    if ctx.active and main:
+        ddp.share_error(ctx, None)
+    model_cfg, train_cfg, state = prep.model_cfg, prep.train_cfg, prep.state
+    train_data, valid_ids, cut_train = prep.train_data, prep.valid_data, prep.truncated
 
     seed_everything(train_cfg.seed)
     model = SentenceVAE(model_cfg).to(device)
@@ -203,18 +334,33 @@ def train(
         if (run_dir / "optimizer.safetensors").is_file():
             _load_optimizer(opt, model, load_file(str(run_dir / "optimizer.safetensors")))
         torch.manual_seed(train_cfg.seed + 7919 * int(state["step"]))  # fresh but reproducible noise
+    net = ddp.wrap_ddp(model, ctx, device) if ctx.active else model
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    amp_name = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
 
-    train_ids, cut_train = encode_sentences(corpus.train.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
-    valid_ids, _ = encode_sentences(corpus.valid.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
-    if not train_ids:
-        raise RunError("the training split is empty")
-    lengths = [len(x) for x in train_ids]
-    n_batches = math.ceil(len(train_ids) / train_cfg.batch_size)
+    store = train_data if isinstance(train_data, TokenStore) else None
+    n_train = len(train_data)
+    lengths = store.lengths if store is not None else [len(x) for x in train_data]
+    n_batches = ddp.usable_batches(n_train, train_cfg.batch_size, ctx.world_size)  # ceil(n / B) in one process
     total_steps = total_steps_for(n_batches, train_cfg)
-    write_status(run_dir, "running", total_steps=total_steps, step=int(state["step"]),
-                 truncated=cut_train, n_train=len(train_ids))
+    if main:
+        write_status(run_dir, "running", total_steps=total_steps, step=int(state["step"]),
+                     truncated=cut_train, n_train=n_train, device=str(device), world_size=ctx.world_size, amp=amp_name)
+
+    def epoch_batches(epoch: int):
+        """Global batches of this epoch, the same on every rank (a batch smaller than the world is dropped)."""
+        seed = train_cfg.seed * 1000 + epoch
+        if store is not None:
+            return BatchPlan(lengths, train_cfg.batch_size, seed, min_size=ctx.world_size)
+        order = bucket_batches(lengths, train_cfg.batch_size, seed=seed)
+        return [bt for bt in order if len(bt) >= ctx.world_size] if ctx.active else order
+
+    def fetch(idx) -> tuple[torch.Tensor, torch.Tensor]:
+        return store.collate(idx) if store is not None else collate([train_data[i] for i in idx])
 
     def checkpoint(val: dict | None) -> None:
+        if not main:
+            return
         weights = model.state_dict()
         save_tensors(run_dir / "model.safetensors", weights)
         if val:
@@ -229,50 +375,80 @@ def train(
         write_json(run_dir / "trainer.json", state)
 
     def validate() -> dict:
-        val = evaluate_elbo(model, valid_ids, device=device, seed=train_cfg.seed) if valid_ids else {}
+        if not main:  # rank 0 validates; the others go on to the next collective and wait there
+            return {}
+        val = evaluate_elbo(model, valid_ids, device=device, seed=train_cfg.seed) if len(valid_ids) else {}
         rec = {"kind": "valid", "step": state["step"], "epoch": state["epoch"], "time": time.time(), **val}
         append_jsonl(run_dir / "metrics.jsonl", rec)
         if callbacks.on_eval:
             callbacks.on_eval(rec)
         return val
 
-    model.train()
+    net.train()
     t_start = time.time()
     start_step = int(state["step"])
     elapsed0 = float(state["elapsed"])
     tokens_window, t_window = 0, time.time()
     tokens_session = 0
+    first_record = True
     final_state = "finished"
     message = ""
     last_val: dict = {}
     try:
         while state["step"] < total_steps and state["epoch"] < train_cfg.epochs:
-            order = bucket_batches(lengths, train_cfg.batch_size, seed=train_cfg.seed * 1000 + int(state["epoch"]))
+            order = epoch_batches(int(state["epoch"]))
             for b in range(int(state["batch_in_epoch"]), len(order)):
                 if state["step"] >= total_steps:
                     break
-                if should_stop():
+                stop_now = should_stop()
+                if stop_now and not ctx.active:
                     final_state = "stopped"
                     break
-                tokens, lens = collate([train_ids[i] for i in order[b]])
+                batch = order[b]
+                if ctx.active:  # this rank's rows of the global batch, and their rows of the global noise
+                    lo, hi = ddp.shard_bounds(len(batch), ctx)
+                    eps = torch.randn(len(batch), model_cfg.latent_dim, device=device)[lo:hi]  # (b, D)
+                    tokens, lens = fetch(batch[lo:hi])
+                else:
+                    tokens, lens = fetch(batch)
                 tokens, lens = tokens.to(device), lens.to(device)
-                out = model(tokens, lens)
+                with _autocast(amp_dtype):
+                    out = VAEOutput(*net(tokens, lens, eps), int(lens.sum())) if ctx.active else net(tokens, lens)
+                if amp_dtype is not None:  # the objective in float32
+                    out = VAEOutput(out.mu.float(), out.logvar.float(), out.z.float(), out.recon_nll.float(),
+                                    out.n_tokens)
                 parts = beta_vae_loss(out.recon_nll, out.mu, out.logvar, out.z, int(state["step"]),
-                                      train_cfg, total_steps, len(train_ids))
-                if not torch.isfinite(parts.total):
+                                      train_cfg, total_steps, n_train)
+                diverged = not torch.isfinite(parts.total)
+                if ctx.active:  # every rank stops or fails at the same step
+                    stop_now, diverged = ddp.any_rank(ctx, device, stop_now, diverged)
+                    if stop_now:
+                        final_state = "stopped"
+                        break
+                if diverged:
                     raise TrainingDiverged(f"loss became {float(parts.total.detach())} at step {state['step']}")
+                loss = parts.total * ddp.loss_scale(hi - lo, len(batch), ctx) if ctx.active else parts.total
                 opt.zero_grad(set_to_none=True)
-                parts.total.backward()
+                (scaler.scale(loss) if scaler is not None else loss).backward()
                 if train_cfg.grad_clip > 0:
+                    if scaler is not None:
+                        scaler.unscale_(opt)
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-                    if not torch.isfinite(norm):
+                    if not torch.isfinite(norm) and scaler is None:  # fp16: the scaler skips this step
                         raise TrainingDiverged(f"gradient norm became {float(norm)} at step {state['step']}")
-                opt.step()
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
                 state["step"] += 1
                 state["batch_in_epoch"] = b + 1
                 tokens_window += out.n_tokens
                 tokens_session += out.n_tokens
                 if state["step"] % train_cfg.log_every == 0 or state["step"] == total_steps:
+                    fig = _loss_figures(parts)
+                    if ctx.active:
+                        fig, tokens_window = _reduce_figures(fig, hi - lo, len(batch), tokens_window, device)
                     now = time.time()
                     rate = tokens_window / max(now - t_window, 1e-9)
                     tokens_window, t_window = 0, now
@@ -284,22 +460,26 @@ def train(
                         "step": state["step"],
                         "epoch": state["epoch"],
                         "total_steps": total_steps,
-                        "loss": float(parts.total.detach()),
-                        "recon": float(parts.recon.detach()),
-                        "kl": float(parts.kl.detach()),
+                        "loss": fig["loss"],
+                        "recon": fig["recon"],
+                        "kl": fig["kl"],
                         "weight": float(parts.weight),
-                        "weighted_kl": float(parts.weighted_kl.detach()),
+                        "weighted_kl": fig["weighted_kl"],
                         "capacity": parts.capacity,
-                        "tc": None if parts.tc is None else float(parts.tc.detach()),
-                        "kl_per_dim": [round(float(x), 5) for x in parts.kl_per_dim.detach()],
+                        "tc": fig["tc"],
+                        "kl_per_dim": [round(x, 5) for x in fig["kl_per_dim"]],
                         "tokens_per_s": rate,
                         "elapsed": elapsed0 + session_elapsed,
                         "eta_s": steps_left * sec_per_step,
                         "time": now,
                     }
-                    append_jsonl(run_dir / "metrics.jsonl", rec)
-                    if callbacks.on_step:
-                        callbacks.on_step(rec)
+                    if first_record:  # where this session runs, once
+                        rec.update(device=str(device), world_size=ctx.world_size, amp=amp_name)
+                        first_record = False
+                    if main:
+                        append_jsonl(run_dir / "metrics.jsonl", rec)
+                        if callbacks.on_step:
+                            callbacks.on_step(rec)
                 if train_cfg.eval_every and state["step"] % train_cfg.eval_every == 0:
                     last_val = validate()
                     state["elapsed"] = elapsed0 + time.time() - t_start
@@ -319,8 +499,11 @@ def train(
     except TrainingDiverged as e:
         final_state, message = "failed", f"{e}; kept the last good checkpoint"
     except Exception as e:  # noqa: BLE001 - recorded in status.json, then re-raised
-        write_status(run_dir, "failed", message=f"{type(e).__name__}: {e}", step=state["step"])
+        if main:
+            write_status(run_dir, "failed", message=f"{type(e).__name__}: {e}", step=state["step"])
         raise
+    if ctx.active:
+        tokens_session = int(ddp.sum_over_ranks([float(tokens_session)], device)[0])
     summary = {
         "state": final_state,
         "step": state["step"],
@@ -331,6 +514,8 @@ def train(
         "valid": last_val,
         "truncated_train": cut_train,
     }
+    if not main:
+        return summary
     old = {}
     if (run_dir / "summary.json").is_file():
         try:
@@ -339,7 +524,8 @@ def train(
             old = {}
     old.update({"training": summary})
     write_json(run_dir / "summary.json", old)
-    write_status(run_dir, final_state, step=state["step"], total_steps=total_steps, message=message)
+    write_status(run_dir, final_state, step=state["step"], total_steps=total_steps, message=message,
+                 device=str(device), world_size=ctx.world_size, amp=amp_name)
     return summary
 
 
