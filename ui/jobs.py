@@ -137,9 +137,12 @@ def upload_columns(name: str, data: bytes, max_rows: int = 1000) -> list[str]:
         import csv
         import io
 
-        for row in csv.reader(io.StringIO(text, newline="")):
-            if any(c.strip() for c in row):
-                return [c.strip() for c in row]
+        try:
+            for row in csv.reader(io.StringIO(text, newline="")):
+                if any(c.strip() for c in row):
+                    return [c.strip() for c in row]
+        except csv.Error:  # e.g. a header field over csv's size limit: validate_upload says why
+            return []
         return []
     if fmt == "jsonl":
         cols: list[str] = []
@@ -466,7 +469,7 @@ def _tail_records(path: Path, max_bytes: int = 65536) -> list[dict]:
     for line in lines:
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(obj, dict):
             out.append(obj)

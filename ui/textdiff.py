@@ -39,6 +39,9 @@ _ESCAPES = {
     "\r": " ",
     "\t": " ",
 }
+# Bidi embeddings, overrides and isolates would reorder the text shown after them (a typed U+202E
+# makes "gpj.exe" read "exe.jpg"): shown as their code point instead. Joiners (emoji) are kept.
+_ESCAPES.update({chr(c): f"U&#43;{c:04X}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 _TABLE = str.maketrans(_ESCAPES)
 
 

@@ -35,7 +35,9 @@ def safe_csv(df: pd.DataFrame) -> bytes:
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(_neutralise)
-    return out.to_csv(index=False).encode("utf-8")
+    # CRLF rows (RFC 4180) make the csv writer quote any cell holding a bare CR; with "\n" rows it wrote
+    # "'\r=1+1" unquoted, and a spreadsheet split it into a new row starting "=1+1".
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def csv_download(df: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:

@@ -134,7 +134,10 @@ def parse_text(
     if fmt in ("csv", "tsv"):
         delim = "\t" if fmt == "tsv" else ","
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-        rows = [r for r in reader if any(c.strip() for c in r)]
+        try:
+            rows = [r for r in reader if any(c.strip() for c in r)]
+        except csv.Error as e:  # e.g. a field over csv's 131,072-character limit: not a sentence
+            raise CorpusError(f"{source} line {reader.line_num} cannot be read as {fmt.upper()}: {e}") from e
         if not rows:
             raise CorpusError(f"{source} has no rows")
         header = [h.strip() for h in rows[0]]
@@ -142,7 +145,7 @@ def parse_text(
         for n, r in enumerate(rows[1:], 2):
             if len(r) != len(header):
                 raise CorpusError(f"{source} row {n} has {len(r)} fields; the header has {len(header)}")
-            records.append(dict(zip(header, r)))
+            records.append(dict(zip(header, r, strict=True)))
         return _records_to_textset(records, header, source, text_column)
     if fmt == "jsonl":
         records = []

@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from vae_core import __version__
 from vae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
-from vae_core.model import SentenceVAE, parameter_count, MAX_PARAMS
+from vae_core.model import MAX_PARAMS, SentenceVAE, parameter_count
 from vae_core.text import Vocab
 
 FORMAT_VERSION = 1
@@ -68,6 +68,8 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path.name} is not valid JSON: {e}") from e
+    except RecursionError as e:  # e.g. "[[[[…": deeper than any file we write
+        raise RunError(f"{path.name} is not a run file (nested too deeply)") from e
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -105,7 +107,7 @@ def read_metrics(path: Path) -> list[dict]:
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 out.append(obj)
@@ -234,7 +236,12 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
     if missing:
         raise RunError(f"run {run_dir.name} is incomplete: missing {', '.join(missing)}")
     cfg, mcfg, tcfg = read_config(run_dir)
-    vocab = Vocab.from_json((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    try:
+        if (run_dir / "vocab.json").stat().st_size > MAX_JSON_BYTES:
+            raise ValueError("the file is too large")
+        vocab = Vocab.from_json((run_dir / "vocab.json").read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, not a vocabulary
+        raise RunError(f"run {run_dir.name}: vocab.json is not a valid vocabulary ({e})") from e
     if len(vocab) != mcfg.vocab_size:
         raise RunError(
             f"run {run_dir.name}: vocab.json has {len(vocab)} words but the config says {mcfg.vocab_size}"
