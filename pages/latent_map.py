@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from ui import analysis, loaders, map_figures, selection, widgets
+from ui.textdiff import escape
 from vae_core.config import DecodeConfig
 from vae_core.latent import INTERPOLATION_METHODS, interpolate, nearest
 from vae_core.projection import knn_place
@@ -241,7 +242,7 @@ color_choice = c1.selectbox(
 query = c2.text_input("Search the sentences (case-insensitive)", key="w_map_search", max_chars=200)
 matches = analysis.text_matches(subset.sentences, query) if query.strip() else []
 if query.strip():
-    c2.caption(f"{len(matches):,} sentence(s) contain “{query.strip()}”." if matches else "No sentence matches.")
+    c2.caption(f"{len(matches):,} sentence(s) contain “{escape(query.strip())}”." if matches else "No sentence matches.")
 
 # --------------------------------------------------------------------------- your own sentences and a path
 

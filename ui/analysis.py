@@ -28,6 +28,7 @@ import streamlit as st
 import torch
 
 from ui import loaders
+from ui.textdiff import escape
 from vae_core.corpus import TEXT_COLUMN_GUESSES, Corpus, CorpusError, TextSet, cache_dir, parse_text
 from vae_core.projection import Projection, cached_projection, projection_key
 from vae_core.runs import Run
@@ -240,12 +241,12 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
         return None
     data = upload.getvalue()
     if len(data) > UPLOAD_MAX_BYTES:
-        st.error(f"'{upload.name}' is {len(data) / 1e6:.1f} MB; the limit is {UPLOAD_MAX_BYTES / 1e6:.0f} MB.")
+        st.error(f"'{escape(upload.name)}' is {len(data) / 1e6:.1f} MB; the limit is {UPLOAD_MAX_BYTES / 1e6:.0f} MB.")
         return None
     fmt = "tsv" if upload.name.lower().endswith(".tsv") else "csv"
     header = csv_header(data, fmt)
     if not header:
-        st.error(f"'{upload.name}' has no header row.")
+        st.error(f"'{escape(upload.name)}' has no header row.")
         return None
     lower = [h.lower() for h in header]
     guess = next((lower.index(g) for g in TEXT_COLUMN_GUESSES if g in lower), 0)
@@ -253,7 +254,7 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
     try:
         parsed = _parse_upload(hashlib.sha256(data).hexdigest(), fmt, upload.name, text_column, data)
     except CorpusError as e:
-        st.error(str(e))
+        st.error(escape(str(e)))
         return None
     return upload_subset(parsed, upload.name, n)
 

@@ -178,15 +178,12 @@ def test_latent_map_placement_text_area_and_search(open_app):
     assert not found, "\n".join(found)
 
 
-# --------------------------------------------------------------------------- known gaps (others' files)
+# --------------------------------------------------------------------------- echoes of uploaded text
 
 MARKUP_SENTENCES = "\n".join(
     ["text,topic"] + [f"the cat :red[x] sat $x$ on mat {i} .,{'ab'[i % 2]}" for i in range(20)])
 
 
-@pytest.mark.xfail(strict=False, reason="pages/latent_map.py echoes the search text raw into st.caption "
-                   "(“{query}”) when it matches: markdown such as :red[x] or $x$ from an uploaded corpus is "
-                   "interpreted (not HTML: the caption has no unsafe_allow_html). Fix: widgets/textdiff escape.")
 def test_latent_map_search_echo_of_matching_markup_is_escaped(open_app):
     at = open_app("pages/latent_map.py")
     at.file_uploader(key="w_map_upload").set_value(("mine.csv", MARKUP_SENTENCES.encode(), "text/csv")).run()
@@ -201,9 +198,6 @@ def test_latent_map_search_echo_of_matching_markup_is_escaped(open_app):
     assert not found, "\n".join(found)
 
 
-@pytest.mark.xfail(strict=False, reason="ui/analysis.label_upload shows CorpusError messages, which hold the "
-                   "uploaded file's name, raw in st.error: a name such as ':red[x] **b**.csv' is rendered as "
-                   "markdown (not HTML). Fix: escape the message (ui.textdiff.escape) before st.error.")
 def test_label_upload_error_echoes_the_file_name_escaped(open_app):
     at = open_app("pages/latent_map.py")
     at.file_uploader(key="w_map_upload").set_value((":red[x] **b**.csv", b"text,b\nx y,2,3\n", "text/csv")).run()
