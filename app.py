@@ -1,7 +1,8 @@
 """β-VAE Text Lab: the router. Page config, navigation, the sidebar's model picker and decode settings.
 
-Run with `streamlit run app.py`. Each page lives in pages/; a page whose file does not exist yet is
-left out of the navigation.
+Run with `streamlit run app.py`. Each page lives in app_pages/, not pages/: Streamlit treats a pages/
+folder as a legacy multipage app and would run a page without this router on a first visit by link.
+A page whose file does not exist is left out of the navigation.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ ROOT = Path(__file__).resolve().parent
 
 # (group, file, title, icon, url_path); Overview is the default page (served at "/", so no url_path).
 PAGES = (
-    ("Model", "pages/overview.py", "Overview", ":material/school:", None),
-    ("Model", "pages/train.py", "Train", ":material/model_training:", "train"),
-    ("Explore", "pages/sliders.py", "Sliders", ":material/tune:", "sliders"),
-    ("Explore", "pages/traversals.py", "Traversals", ":material/grid_on:", "traversals"),
-    ("Explore", "pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
-    ("Explore", "pages/latent_map.py", "Latent map", ":material/scatter_plot:", "latent-map"),
-    ("Analyse", "pages/disentanglement.py", "Disentanglement", ":material/insights:", "disentanglement"),
-    ("Analyse", "pages/compare.py", "Compare & sweeps", ":material/compare:", "compare"),
+    ("Model", "app_pages/overview.py", "Overview", ":material/school:", None),
+    ("Model", "app_pages/train.py", "Train", ":material/model_training:", "train"),
+    ("Explore", "app_pages/sliders.py", "Sliders", ":material/tune:", "sliders"),
+    ("Explore", "app_pages/traversals.py", "Traversals", ":material/grid_on:", "traversals"),
+    ("Explore", "app_pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
+    ("Explore", "app_pages/latent_map.py", "Latent map", ":material/scatter_plot:", "latent-map"),
+    ("Analyse", "app_pages/disentanglement.py", "Disentanglement", ":material/insights:", "disentanglement"),
+    ("Analyse", "app_pages/compare.py", "Compare & sweeps", ":material/compare:", "compare"),
 )
 
 st.set_page_config(page_title="β-VAE Text Lab", page_icon="🧪", layout="wide")

@@ -31,7 +31,8 @@ def card(name: str) -> str:
     lines += ["```bash", recipe.get("command", "(command not recorded)"), "```", ""]
     m, t = cfg["model"], cfg["train"]
     lines.append(
-        f"Model: {m['rnn_type'].upper()} {'bidirectional ' if m['bidirectional'] else ''}encoder, embed {m['embed_dim']}, "
+        f"Model: {m['rnn_type'].upper()} {'bidirectional ' if m['bidirectional'] else ''}encoder, "
+        f"embed {m['embed_dim']}, "
         f"hidden {m['hidden_dim']}, latent {m['latent_dim']}, word dropout {m['word_dropout']}; objective: "
         f"schedule {t['schedule']}, β {t['beta']}, C_max {t['capacity_max']}, γ {t['gamma']}, TC weight "
         f"{t['tc_weight']}, free bits {t['free_bits']}; {t['epochs']} epochs, batch {t['batch_size']}. "
@@ -39,7 +40,9 @@ def card(name: str) -> str:
     )
     lines.append("")
     if recipe.get("train_seconds"):
-        lines.append(f"Training time: {recipe['train_seconds'] / 60:.1f} min on {recipe.get('machine', 'this machine')}.")
+        lines.append(
+            f"Training time: {recipe['train_seconds'] / 60:.1f} min on {recipe.get('machine', 'this machine')}."
+        )
         lines.append("")
     if not ev:
         lines.append("Not evaluated yet: `python -m vae_core eval models/" + name + " --nll-samples 500`.")
@@ -62,8 +65,10 @@ def card(name: str) -> str:
         ("interpolation paths fully valid (lerp, 8 steps)", fmt(it.get("path_validity"))),
         ("interpolation steps valid", fmt(it.get("step_validity"))),
         ("MIG (active dims)", fmt(dis.get("mig"))),
-        ("DCI disentanglement / completeness / informativeness",
-         " / ".join(fmt(dis.get("dci", {}).get(k)) for k in ("disentanglement", "completeness", "informativeness"))),
+        (
+            "DCI disentanglement / completeness / informativeness",
+            " / ".join(fmt(dis.get("dci", {}).get(k)) for k in ("disentanglement", "completeness", "informativeness")),
+        ),
         ("SAP", fmt(dis.get("sap"))),
         ("factors owned by one dimension", ", ".join(tr.get("owned_factors", [])) or "none"),
     ]
@@ -71,9 +76,13 @@ def card(name: str) -> str:
     lines.append("")
     per_dim = tr.get("per_dim", {})
     if per_dim:
-        lines += ["Which factor each active dimension mostly changes along its traversal (±3 prior s.d., 9 values, "
-                  "100 base sentences): share of changing steps that change that factor alone.", "",
-                  "| dim | KL | changes something | top factor | changes it alone |", "|---|---|---|---|---|"]
+        lines += [
+            "Which factor each active dimension mostly changes along its traversal (±3 prior s.d., 9 values, "
+            "100 base sentences): share of changing steps that change that factor alone.",
+            "",
+            "| dim | KL | changes something | top factor | changes it alone |",
+            "|---|---|---|---|---|",
+        ]
         kl = ev.get("kl_per_dim", [])
         items = per_dim.items() if isinstance(per_dim, dict) else enumerate(per_dim)
         for dim, v in items:

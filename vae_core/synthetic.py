@@ -1,7 +1,8 @@
 """The built-in English corpus with known generative factors (the text counterpart of dSprites).
 
 Every sentence is one realization of eight factors, four of content (subject, verb, object, the
-object's adjective) and four of form (tense, the subject's grammatical number, polarity, mood). Each combination gives exactly one sentence and each sentence comes
+object's adjective) and four of form (tense, the subject's grammatical number, polarity, mood).
+Each combination gives exactly one sentence and each sentence comes
 from exactly one combination, so `parse(realize(f)) == f` for every `f`:
 
     subject=doctor verb=see object=cat adjective=small tense=present number=singular
@@ -110,8 +111,7 @@ def _realized() -> tuple[tuple[tuple[str, ...], str], ...]:
     """(factor values, sentence) for every combination, in all_combinations() order."""
     names = tuple(FACTORS)
     return tuple(
-        (values, realize(dict(zip(names, values, strict=True))))
-        for values in itertools.product(*FACTORS.values())
+        (values, realize(dict(zip(names, values, strict=True)))) for values in itertools.product(*FACTORS.values())
     )
 
 
@@ -150,8 +150,7 @@ def factor_codes(factor_dicts: Iterable[Mapping[str, str]]) -> np.ndarray:
             code = lookup.get(factors[name])
             if code is None:
                 raise ValueError(
-                    f"row {n}: factor {name!r} has no value {factors[name]!r} "
-                    f"(values: {', '.join(FACTORS[name])})"
+                    f"row {n}: factor {name!r} has no value {factors[name]!r} (values: {', '.join(FACTORS[name])})"
                 )
             row.append(code)
         rows.append(row)
@@ -180,8 +179,7 @@ def generate(seed: int = 0, valid_fraction: float = 0.05, test_fraction: float =
     n_test = round(n * test_fraction)
     if n_valid + n_test >= n:
         raise ValueError(
-            f"valid_fraction + test_fraction must leave sentences for training, "
-            f"got {valid_fraction} + {test_fraction}"
+            f"valid_fraction + test_fraction must leave sentences for training, got {valid_fraction} + {test_fraction}"
         )
     order = np.random.default_rng(seed).permutation(n)
     names = tuple(FACTORS)

@@ -71,7 +71,7 @@ def open_page(
     timeout: float = APP_TIMEOUT,
 ) -> AppTest:
     """Run app.py (with optional query params and initial session state), then switch to `page`
-    (e.g. "pages/sliders.py") and run it.
+    (e.g. "app_pages/sliders.py") and run it.
 
     Note: under st.navigation, AppTest (1.67) reruns only the page script after the first run, so
     the router's sidebar (model picker, decode settings) exists only in the first run's tree; set
@@ -83,7 +83,7 @@ def open_page(
     for k, v in (session or {}).items():
         at.session_state[k] = v
     at.run()
-    if page and page != "pages/overview.py":
+    if page and page != "app_pages/overview.py":
         at.switch_page(page)
         at.run()
     return at
@@ -105,7 +105,7 @@ def assert_no_exception(at: AppTest) -> None:
 
 @pytest.fixture
 def open_app(tiny_models_dir: Path):
-    """open_page bound to the tiny models dir: open_app("pages/sliders.py", query={"s": "..."})."""
+    """open_page bound to the tiny models dir: open_app("app_pages/sliders.py", query={"s": "..."})."""
     return open_page
 
 

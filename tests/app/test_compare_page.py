@@ -13,7 +13,7 @@ from vae_core.config import ModelConfig, TrainConfig
 from vae_core.corpus import load_corpus
 from vae_core.train import train
 
-PAGE = "pages/compare.py"
+PAGE = "app_pages/compare.py"
 
 
 @pytest.fixture

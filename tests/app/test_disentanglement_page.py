@@ -22,7 +22,7 @@ from vae_core.metrics import AU_THRESHOLD, active_units, kl_per_dim
 from vae_core.runs import load_run, read_json, write_json
 from vae_core.synthetic import FACTORS, factor_codes
 
-PAGE = "pages/disentanglement.py"
+PAGE = "app_pages/disentanglement.py"
 REPO = Path(__file__).resolve().parents[2]
 
 

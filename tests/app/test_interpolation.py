@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-PAGE = "pages/interpolation.py"
+PAGE = "app_pages/interpolation.py"
 A = "the doctor sees the small cat ."
 B = "did the pilots not follow the red horse ?"
 

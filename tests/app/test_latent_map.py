@@ -21,7 +21,7 @@ from vae_core.encoding import posterior_means
 from vae_core.latent import nearest
 from vae_core.runs import load_run
 
-PAGE = "pages/latent_map.py"
+PAGE = "app_pages/latent_map.py"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -144,7 +144,7 @@ def test_switching_colour_or_reopening_never_refits(open_app, assert_page_ok, fr
     assert fit_counter == ["pca"], "changing the colour reuses the projection"
     assert charts(at)[0] != first
     # Leave the page and come back: the spec is remembered, the projection comes from memory.
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     at.switch_page(PAGE).run()
     assert_page_ok(at)
     assert at.get("plotly_chart") and "kept in memory" in map_caption(at)

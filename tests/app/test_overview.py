@@ -98,7 +98,12 @@ def test_unknown_run_in_link_opens_the_default(open_app, assert_page_ok):
 def test_no_models_at_all_explains_how_to_train(open_app, tmp_path, monkeypatch, page_text):
     monkeypatch.setenv("VAE_MODELS_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
-    for page in ("pages/overview.py", "pages/sliders.py", "pages/traversals.py", "pages/interpolation.py"):
+    for page in (
+        "app_pages/overview.py",
+        "app_pages/sliders.py",
+        "app_pages/traversals.py",
+        "app_pages/interpolation.py",
+    ):
         at = open_app(page)
         assert not at.exception
         assert any("No trained model" in t for t in page_text(at)), page
@@ -116,8 +121,8 @@ def test_decode_settings_apply_to_every_decode(open_app, assert_page_ok):
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p for p in (REPO / "models").glob("*") if (p / "config.json").is_file())
-ALL_PAGES = sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))
-MY_PAGES = ("pages/overview.py", "pages/sliders.py", "pages/traversals.py", "pages/interpolation.py")
+ALL_PAGES = sorted(f"app_pages/{p.name}" for p in (REPO / "app_pages").glob("*.py"))
+MY_PAGES = ("app_pages/overview.py", "app_pages/sliders.py", "app_pages/traversals.py", "app_pages/interpolation.py")
 
 
 @pytest.mark.slow
@@ -166,7 +171,7 @@ def test_every_page_on_a_run_trained_from_the_cli(open_app, tmp_path, assert_pag
         at = open_app(page, query={"run": "cli-run"})
         assert_page_ok(at)
         assert Path(at.session_state["run_path"]).name == "cli-run"
-        if page == "pages/sliders.py":
+        if page == "app_pages/sliders.py":
             assert len([s for s in at.slider if str(s.key).startswith("w_z_")]) == 3
 
 

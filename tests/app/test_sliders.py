@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-PAGE = "pages/sliders.py"
+PAGE = "app_pages/sliders.py"
 
 
 def _decoded_block(at) -> str:

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from ui import loaders
 from vae_core.runs import read_status
 
-PAGE = "pages/train.py"
+PAGE = "app_pages/train.py"
 TINY_WIDGETS = {"train_embed": 8, "train_hidden": 16, "train_latent": 4, "train_batch": 32, "train_log_every": 5}
 
 

@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-PAGE = "pages/traversals.py"
+PAGE = "app_pages/traversals.py"
 
 
 def _grid_table(at) -> pd.DataFrame:

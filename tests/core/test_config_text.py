@@ -44,7 +44,16 @@ def test_from_dict_refuses_unknown_keys():
 
 
 def test_tokenize_ptb_text_kept_and_punctuation_split():
-    assert tokenize(" the <unk> company 's N shares fell . ") == ["the", "<unk>", "company", "'s", "N", "shares", "fell", "."]
+    assert tokenize(" the <unk> company 's N shares fell . ") == [
+        "the",
+        "<unk>",
+        "company",
+        "'s",
+        "N",
+        "shares",
+        "fell",
+        ".",
+    ]
     assert tokenize("Hello, world!") == ["Hello", ",", "world", "!"]
     assert tokenize("Hello, world!", lowercase=True) == ["hello", ",", "world", "!"]
     assert tokenize("u.s. don't") == ["u.s.", "don't"] or tokenize("u.s. don't")[0].startswith("u.s")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "vae_core"
-FORBIDDEN = ("streamlit", "ui", "pages", "app")
+FORBIDDEN = ("streamlit", "ui", "pages", "app_pages", "app")
 
 
 def _imported_modules(tree: ast.AST) -> list[str]:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 SENTENCE = "the pilots will not follow the red horse ."  # a sentence of the built-in corpus
 OTHER = "the doctor sees the small cat ."
 DECODED = '[data-testid="stMain"] .vae-sentence'  # ui.widgets.sentence_block: the Sliders page's decoded sentence
-Z_SLIDER = re.compile(r"^z\d+ · KL")  # pages/sliders.py labels: "z{d} · KL {kl:.2f}"
+Z_SLIDER = re.compile(r"^z\d+ · KL")  # app_pages/sliders.py labels: "z{d} · KL {kl:.2f}"
 
 
 def _type(page, label: str, text: str) -> None:
@@ -80,7 +80,7 @@ def test_interpolation_gives_the_requested_number_of_rows(app_page, app_server, 
         collapse.locator("label").click()
         wait_rerun(page)
     assert_no_error(page)
-    # pages/interpolation.py: the Path tab is an HTML table (ui.widgets.html_table) whose step labels read
+    # app_pages/interpolation.py: the Path tab is an HTML table (ui.widgets.html_table) whose step labels read
     # "i (t=…)"; the last one is t=1.00.
     path = main(page).locator("table.vae-table").filter(has_text="(t=1.00)")
     assert path.count() == 1

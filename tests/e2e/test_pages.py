@@ -52,15 +52,8 @@ def served(request, tmp_path_factory, chromium_browser):
 
 
 # Streamlit (1.67) runs a script from a `pages/` folder next to app.py *instead of* app.py (its multipage
-# v1 fallback, streamlit/runtime/scriptrunner/script_runner.py `_mpa_v1`) until some session of the
-# process has called st.navigation. So the first visit to a fresh server by a link such as /sliders?s=…
-# (or a browser refresh after a restart) gets the page without the router: no page config, the folder's
-# file names as navigation, no model picker. Renaming the folder (e.g. to app_pages/) fixes it.
-@pytest.mark.xfail(
-    (REPO / "pages").is_dir(),
-    reason="a pages/ folder next to app.py makes Streamlit skip app.py on a fresh server's first visit by link",
-    strict=True,
-)
+# v1 fallback) until some session of the process has called st.navigation; that is why the pages live in
+# app_pages/. This test guards it: the first visit to a fresh server by a link gets the router.
 def test_first_visit_by_link_runs_the_router(app_server):
     first = app_server.first_visit  # the fixture's first visit, before anything opened the default page
     assert first is not None

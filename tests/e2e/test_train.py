@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 RUN_NAME = "e2e-browser-run"
 FINISH_TIMEOUT_S = 120
-# Widget labels of pages/train.py and the values of a run that trains in seconds on 2 cores.
+# Widget labels of app_pages/train.py and the values of a run that trains in seconds on 2 cores.
 TINY = {
     "Max steps (0 = all epochs)": "30",
     "Latent size": "4",

@@ -134,7 +134,7 @@ def broken_runs(tiny_run_dir, tmp_path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("broken", ["a-truncated", "b-pickled"])
 def test_app_with_a_broken_run_shows_an_error_and_other_runs_work(open_app, broken_runs, tmp_path, broken):
-    at = open_app("pages/sliders.py", query={"run": broken})
+    at = open_app("app_pages/sliders.py", query={"run": broken})
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value.replace("\\", "") for e in at.error]
     assert any(f"Cannot open the run **{broken}**" in e and ("corrupted" in e or "cannot read" in e)
@@ -149,7 +149,7 @@ def test_app_with_a_broken_run_shows_an_error_and_other_runs_work(open_app, brok
 
 
 def test_compare_page_with_broken_runs_still_shows_the_good_ones(open_app, broken_runs, tmp_path):
-    at = open_app("pages/compare.py", session={"compare_runs": [TINY_RUN, "a-truncated", "b-pickled", "c-good"]})
+    at = open_app("app_pages/compare.py", session={"compare_runs": [TINY_RUN, "a-truncated", "b-pickled", "c-good"]})
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value.replace("\\", "") for e in at.error]
     assert sum("Cannot use this run" in e for e in errors) == 2, errors

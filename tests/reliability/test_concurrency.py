@@ -42,7 +42,7 @@ TINY_ARGS = ["--corpus", "synthetic", "--embed-dim", "8", "--hidden-dim", "16", 
 
 
 def _to_slider(x: float) -> float:
-    """pages/sliders.to_slider (importing the page would run it)."""
+    """app_pages/sliders.to_slider (importing the page would run it)."""
     x = min(state.SLIDER_MAX, max(state.SLIDER_MIN, float(x)))
     return round(round(x / state.SLIDER_STEP) * state.SLIDER_STEP, 2)
 
@@ -98,7 +98,7 @@ def test_eight_sessions_move_sliders_at_once_on_one_shared_model(tiny_models_dir
     moves = [(i % 4, 3.0 if i % 2 else -3.0) for i in range(SESSIONS)]
 
     def session(i: int):
-        at = open_page("pages/sliders.py")
+        at = open_page("app_pages/sliders.py")
         at.text_input(key="w_sliders_text").set_value(sentences[i]).run()
         dim, value = moves[i]
         at.slider(key=f"w_z_{dim}").set_value(value).run()
@@ -191,7 +191,7 @@ def test_train_page_says_a_second_training_is_queued(open_app, runs_root):
     busy = runs_root / "busy"
     busy.mkdir()
     jobs.write_status(busy, "running", pid=os.getpid())  # a live training holds the only slot
-    at = open_app("pages/train.py")
+    at = open_app("app_pages/train.py")
     for key, value in {"train_embed": 8, "train_hidden": 16, "train_latent": 4, "train_max_steps": 10}.items():
         at.number_input(key=key).set_value(value)
     at.text_input(key="train_run_name").set_value("second")

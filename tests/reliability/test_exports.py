@@ -62,7 +62,7 @@ def test_safe_csv_property_no_cell_starts_a_formula(texts, header):
 def test_every_download_goes_through_safe_csv():
     """No page or ui module writes CSV or a download button of its own."""
     offenders = []
-    for p in sorted((REPO / "pages").glob("*.py")) + sorted((REPO / "ui").glob("*.py")) + [REPO / "app.py"]:
+    for p in sorted((REPO / "app_pages").glob("*.py")) + sorted((REPO / "ui").glob("*.py")) + [REPO / "app.py"]:
         text = p.read_text(encoding="utf-8")
         if p.name != "widgets.py" and (".to_csv(" in text or "download_button(" in text):
             offenders.append(p.name)
@@ -88,8 +88,8 @@ def captured_downloads(monkeypatch) -> dict[str, bytes]:
     return seen
 
 
-@pytest.mark.parametrize(("page", "prefixes"), [("pages/traversals.py", ("traversal-",)),
-                                                ("pages/interpolation.py", ("interpolation-", "attribute-"))])
+@pytest.mark.parametrize(("page", "prefixes"), [("app_pages/traversals.py", ("traversal-",)),
+                                                ("app_pages/interpolation.py", ("interpolation-", "attribute-"))])
 def test_page_exports_are_neutralised(open_app, captured_downloads, page, prefixes):
     at = open_app(page)
     assert not at.exception, [e.value for e in at.exception]

@@ -94,7 +94,7 @@ def test_run_query_parameter_is_a_plain_name_or_nothing(value):
 
 
 def _train_page_synthetic(open_app):
-    at = open_app("pages/train.py")
+    at = open_app("app_pages/train.py")
     for key, value in {"train_embed": 8, "train_hidden": 16, "train_latent": 4, "train_max_steps": 10}.items():
         at.number_input(key=key).set_value(value)
     return at
@@ -128,7 +128,7 @@ def test_train_page_refuses_unsafe_names_and_existing_runs(open_app, tiny_run_di
 
 def test_train_page_corpus_path_outside_is_refused(open_app, data_layout):
     data, other = data_layout
-    at = open_app("pages/train.py")
+    at = open_app("app_pages/train.py")
     at.radio(key="train_corpus_source").set_value("path").run()
     for typed in ("../other/secret.txt", str(other / "secret.txt"), "/etc/passwd", "link.txt", "linkdir/secret.txt"):
         at.text_input(key="train_corpus_path").set_value(typed).run()
@@ -139,7 +139,7 @@ def test_train_page_corpus_path_outside_is_refused(open_app, data_layout):
 
 def test_compare_page_sweep_refuses_unsafe_name_and_outside_corpus(open_app, tmp_path, data_layout):
     runs = Path(os.environ["VAE_RUNS_DIR"])
-    at = open_app("pages/compare.py")
+    at = open_app("app_pages/compare.py")
     cases = (("sw_name", "../evil", "may hold only"), ("sw_corpus", "/etc/passwd", "must lie inside"))
     for field, value, message in cases:
         at.text_input(key="sw_name").set_value("ok-sweep")

@@ -103,7 +103,7 @@ def _has_table(at) -> bool:
 
 
 def test_sliders_every_odd_input(open_app):
-    at = open_app("pages/sliders.py")
+    at = open_app("app_pages/sliders.py")
     assert not at.exception
     found = type_each(at, ("w_sliders_text",), ODD_INPUTS, _has_block)
     assert not found, "\n".join(found)
@@ -114,7 +114,7 @@ def test_sliders_every_odd_input(open_app):
 
 def test_sliders_echo_is_escaped_not_interpreted(open_app):
     """The OOV warning and 'the model reads' line show typed HTML/markdown as entities, not markup."""
-    at = open_app("pages/sliders.py")
+    at = open_app("app_pages/sliders.py")
     at.text_input(key="w_sliders_text").set_value(ODD_INPUTS["script_tag"] + " " + ODD_INPUTS["markdown"]).run()
     bodies = "\n".join(_all_bodies(at))
     assert "&lt;script&gt;" in bodies  # shown, escaped
@@ -123,7 +123,7 @@ def test_sliders_echo_is_escaped_not_interpreted(open_app):
 
 @pytest.mark.slow
 def test_interpolation_both_sentences_and_arithmetic(open_app):
-    at = open_app("pages/interpolation.py")
+    at = open_app("app_pages/interpolation.py")
     assert not at.exception
     found = type_each(at, ("w_interp_a_text", "w_interp_b_text"), SUBSET, _has_table)
     found += type_each(at, ("w_arith_a_text", "w_arith_b_text", "w_arith_c_text"), SUBSET, _has_table)
@@ -131,7 +131,7 @@ def test_interpolation_both_sentences_and_arithmetic(open_app):
 
 
 def test_traversals_sentence(open_app):
-    at = open_app("pages/traversals.py")
+    at = open_app("app_pages/traversals.py")
     assert not at.exception
     found = type_each(at, ("w_trav_text",), SUBSET, _has_table)
     assert not found, "\n".join(found)
@@ -142,7 +142,7 @@ def test_compare_sentences(open_app, tiny_run_dir):
     """The Compare page's sentence section needs two runs: a copy of the tiny run in the runs folder."""
     shutil.copytree(tiny_run_dir, Path(os.environ["VAE_RUNS_DIR"]) / "tiny-copy",
                     ignore=shutil.ignore_patterns("cache"))
-    at = open_app("pages/compare.py")
+    at = open_app("app_pages/compare.py")
     assert not at.exception
     assert set(at.multiselect(key="compare_runs").value) == {TINY_RUN, "tiny-copy"}
     found = type_each(at, ("w_compare_s1_text", "w_compare_s2_text"), SUBSET, _has_block)
@@ -151,7 +151,7 @@ def test_compare_sentences(open_app, tiny_run_dir):
 
 @pytest.mark.slow
 def test_latent_map_placement_text_area_and_search(open_app):
-    at = open_app("pages/latent_map.py")
+    at = open_app("app_pages/latent_map.py")
     at.selectbox(key="w_map_method").set_value("pca")
     next(b for b in at.button if b.label == "Draw the map").click()
     at.run()
@@ -185,7 +185,7 @@ MARKUP_SENTENCES = "\n".join(
 
 
 def test_latent_map_search_echo_of_matching_markup_is_escaped(open_app):
-    at = open_app("pages/latent_map.py")
+    at = open_app("app_pages/latent_map.py")
     at.file_uploader(key="w_map_upload").set_value(("mine.csv", MARKUP_SENTENCES.encode(), "text/csv")).run()
     assert at.radio(key="w_map_source").value == "upload"
     at.selectbox(key="w_map_method").set_value("pca")
@@ -199,7 +199,7 @@ def test_latent_map_search_echo_of_matching_markup_is_escaped(open_app):
 
 
 def test_label_upload_error_echoes_the_file_name_escaped(open_app):
-    at = open_app("pages/latent_map.py")
+    at = open_app("app_pages/latent_map.py")
     at.file_uploader(key="w_map_upload").set_value((":red[x] **b**.csv", b"text,b\nx y,2,3\n", "text/csv")).run()
     assert not at.exception and at.error
     found = problems(at, "file name", lambda at: True)

@@ -102,7 +102,7 @@ def test_train_page_refuses_every_bad_upload_and_writes_nothing(open_app, tmp_pa
     runs = Path(os.environ["VAE_RUNS_DIR"])
     before = snapshot(tmp_path)
     upload_cap_mb(2)  # the cap the page reads from the server config: 2 MB here (50 in config.toml)
-    at = open_app("pages/train.py")
+    at = open_app("app_pages/train.py")
     at.radio(key="train_corpus_source").set_value("upload").run()
     cases = {**BAD_UPLOADS, "over_cap": ("big.txt", GOOD * (2 * ONE_MB // len(GOOD) + 2), "upload limit")}
     for case, (name, data, message) in cases.items():
@@ -140,7 +140,7 @@ LABEL_BAD = {
 
 def test_latent_map_label_upload_refuses_bad_files(open_app, tmp_path, monkeypatch):
     monkeypatch.setattr(analysis, "UPLOAD_MAX_BYTES", 2 * ONE_MB)  # the label cap, small for the over-cap case
-    at = open_app("pages/latent_map.py")
+    at = open_app("app_pages/latent_map.py")
     assert not at.exception
     before = snapshot(tmp_path)
     for case, spec in LABEL_BAD.items():

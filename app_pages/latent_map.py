@@ -242,7 +242,9 @@ color_choice = c1.selectbox(
 query = c2.text_input("Search the sentences (case-insensitive)", key="w_map_search", max_chars=200)
 matches = analysis.text_matches(subset.sentences, query) if query.strip() else []
 if query.strip():
-    c2.caption(f"{len(matches):,} sentence(s) contain “{escape(query.strip())}”." if matches else "No sentence matches.")
+    c2.caption(
+        f"{len(matches):,} sentence(s) contain “{escape(query.strip())}”." if matches else "No sentence matches."
+    )
 
 # --------------------------------------------------------------------------- your own sentences and a path
 
