@@ -30,6 +30,11 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
         ["--latent-dim", "16", "--word-dropout", "0.5", "--schedule", "capacity", "--capacity-max", "20",
          "--capacity-steps", "3000", "--gamma", "5", "--epochs", "12", "--batch-size", "64"],
     ),
+    "tcvae-b05": (
+        "factorised: β = 0.5 with a total-correlation penalty (β-TCVAE, weight 2), word dropout 0.5, 12 dims",
+        ["--latent-dim", "12", "--word-dropout", "0.5", "--beta", "0.5", "--schedule", "linear",
+         "--warmup-steps", "1000", "--tc-weight", "2", "--epochs", "12", "--batch-size", "64"],
+    ),
     "beta4-collapsed": (
         "posterior collapse: β = 4 with a strong autoregressive decoder — z is ignored",
         ["--latent-dim", "16", "--beta", "4", "--schedule", "linear", "--warmup-steps", "500", "--epochs", "3",
