@@ -73,9 +73,8 @@ def open_page(
     """Run app.py (with optional query params and initial session state), then switch to `page`
     (e.g. "app_pages/sliders.py") and run it.
 
-    Note: under st.navigation, AppTest (1.67) reruns only the page script after the first run, so
-    the router's sidebar (model picker, decode settings) exists only in the first run's tree; set
-    session state (ui.state keys) before the first run, or open a fresh AppTest, to change them.
+    Every rerun runs app.py (the router) again, so the sidebar's model picker and decode settings
+    can be changed with their widgets between runs.
     """
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
     for k, v in (query or {}).items():

@@ -79,10 +79,7 @@ def test_picker_lists_user_runs_and_a_broken_run_shows_its_reason(open_app, tiny
     assert at.error and "broken" in at.error[0].value and "corrupted" in at.error[0].value
     picker = at.selectbox(key="w_run_picker")
     assert picker.options == [f"{TINY_RUN} · shipped", "broken"]  # shipped first, then the user's runs
-    # AppTest (1.67) reruns only the page script after the first run under st.navigation, so the
-    # picker's choice is simulated through the session-state key it writes; a fresh link works too.
-    at.session_state["run_path"] = str(tiny_run_dir)
-    at.run()
+    picker.set_value(f"{TINY_RUN} · shipped").run()  # the other runs still work
     assert not at.error and not at.exception
     at2 = open_app(query={"run": TINY_RUN})
     assert not at2.error

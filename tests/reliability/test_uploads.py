@@ -8,6 +8,8 @@ a hypothesis test of parse_text on arbitrary bytes).
 
 from __future__ import annotations
 
+import html
+
 import os
 import tomllib
 from pathlib import Path
@@ -149,6 +151,6 @@ def test_latent_map_label_upload_refuses_bad_files(open_app, tmp_path, monkeypat
             monkeypatch.setattr(analysis, "UPLOAD_MAX_BYTES", len(data) - 1)
         at.file_uploader(key="w_map_upload").set_value((f"{case}.csv", data, "text/csv")).run()
         assert not at.exception, (case, [e.value for e in at.exception])
-        errors = [e.value for e in at.error]
+        errors = [html.unescape(e.value) for e in at.error]  # messages are escaped for markdown
         assert any(message in e for e in errors), (case, errors)
     assert snapshot(tmp_path) == before, "nothing is written for a refused label file"
