@@ -1,0 +1,107 @@
+"""Slider key press → new decoded sentence visible, in headless Chromium, as JSON (and app cold start).
+
+Starts `streamlit run app.py` on the shipped default model (127.0.0.1, a free port), opens the Sliders
+page on a sentence, then presses End / Home alternately on each active dimension's slider and times
+how long until the decoded sentence's text changes. Needs Debian's chromium and the playwright package.
+
+    python benchmarks/browser_latency.py --presses 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    main,
+    open_app_page,
+    serve,
+    wait_idle,
+    wait_rerun,
+)
+
+DECODED = '[data-testid="stMain"] .vae-sentence'
+Z_SLIDER = re.compile(r"^z\d+ · KL")
+
+
+def main_() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--presses", type=int, default=30)
+    ap.add_argument("--sentence", default="the pilots will not follow the red horse .")
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t_start = time.monotonic()
+        with serve(ROOT / "app.py", work, ROOT / "models", work / "runs") as server:
+            t_healthy = time.monotonic() - t_start
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_context(viewport=VIEWPORT).new_page()
+                t0 = time.monotonic()
+                open_app_page(page, server.url, "")
+                cold_first_page = time.monotonic() - t0
+                t0 = time.monotonic()
+                open_app_page(page, server.url, "sliders")
+                sliders_open = time.monotonic() - t0
+                box = main(page).get_by_role("textbox", name="Sentence", exact=True)
+                box.fill(a.sentence)
+                box.press("Enter")
+                wait_rerun(page)
+                decoded = page.locator(DECODED).first
+                thumbs = main(page).locator('[data-testid="stSlider"]').filter(has_text=Z_SLIDER)
+                times, unchanged = [], 0
+                n = thumbs.count()
+                i = 0
+                while len(times) < a.presses and i < a.presses * 4:
+                    thumb = thumbs.nth(i % n).locator('input[type="range"]')
+                    key = "End" if (i // n) % 2 == 0 else "Home"
+                    i += 1
+                    before = decoded.inner_text().strip()
+                    thumb.focus()
+                    start = time.monotonic()
+                    thumb.press(key)
+                    try:
+                        page.wait_for_function(
+                            "([sel, before]) => { const e = document.querySelector(sel);"
+                            " return e && e.innerText.trim() !== before; }",
+                            arg=[DECODED, before], timeout=5000, polling="raf",
+                        )
+                        times.append((time.monotonic() - start) * 1000)
+                    except Exception:  # noqa: BLE001 - this move decoded the same sentence
+                        unchanged += 1
+                    wait_idle(page, timeout=30, settle=0.15)
+                browser.close()
+    times.sort()
+    print(json.dumps({
+        "benchmark": "browser_latency",
+        "model": (ROOT / "models" / "DEFAULT").read_text().strip(),
+        "server_healthy_s": round(t_healthy, 2),
+        "first_page_after_start_s": round(cold_first_page, 2),
+        "sliders_page_open_s": round(sliders_open, 2),
+        "slider_to_sentence_ms": {
+            "median": round(statistics.median(times), 1) if times else None,
+            "p95": round(times[int(0.95 * (len(times) - 1))], 1) if times else None,
+            "min": round(times[0], 1) if times else None,
+            "n": len(times),
+            "presses_that_changed_nothing": unchanged,
+        },
+        "budget_ms": 150,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main_()
