@@ -39,6 +39,12 @@ def _random_sliders(dim: int) -> None:
     _set_sliders(np.random.default_rng().standard_normal(dim).tolist())
 
 
+def _link_view() -> None:
+    values = st.session_state.get(state.SLIDER_VALUES)
+    if values:
+        state.set_query_params(z=state.format_z(values))
+
+
 @st.fragment
 def sliders_panel(
     run: Run, z0: torch.Tensor, kl: tuple[float, ...], active: list[int], inactive: list[int], synthetic: bool
@@ -46,7 +52,7 @@ def sliders_panel(
     """Buttons, sliders and the decoded sentence; reruns alone when a slider moves."""
     dim = run.model_config.latent_dim
     start = [to_slider(v) for v in z0.tolist()]
-    b1, b2, _ = st.columns([1, 1, 3])
+    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
     b1.button("Reset to the sentence", on_click=_set_sliders, args=(start,), icon=":material/restart_alt:")
     b2.button(
         "Random code",
@@ -54,6 +60,12 @@ def sliders_panel(
         args=(dim,),
         icon=":material/casino:",
         help="Every slider drawn from N(0, 1): a sample from the prior.",
+    )
+    b3.button(
+        "Link to this view",
+        on_click=_link_view,
+        icon=":material/link:",
+        help="Put the sentence and every slider value in the address bar: send that link to open this view.",
     )
     output = st.container()  # filled after the sliders are read, shown above them
 
@@ -82,7 +94,9 @@ def sliders_panel(
     z = torch.tensor([z0[d].item() if abs(values[d] - start[d]) < 1e-9 else values[d] for d in range(dim)])
     recon, current = loaders.decode_texts(run, torch.stack([z0, z]))  # (2, D) in one call
     st.session_state[state.SLIDER_VALUES] = values
-    state.set_query_params(z=state.format_z(values))
+    # The link (query param z) is updated on full reruns and by the button below, not on every slider
+    # move: writing the URL from the fragment costs ~140 ms per move in the browser (measured by
+    # benchmarks/browser_latency.py), more than the decode itself.
 
     with output:
         moved = sum(abs(values[d] - start[d]) > 1e-9 for d in range(dim))
@@ -167,6 +181,8 @@ state.set_query_params(s=sentence)
 
 stats = loaders.dim_stats(run)
 sliders_panel(run, z0, stats.kl, stats.active_dims, stats.inactive_dims, synthetic)
+if st.session_state.get(state.SLIDER_VALUES):  # a full rerun keeps the link up to date
+    state.set_query_params(z=state.format_z(st.session_state[state.SLIDER_VALUES]))
 
 st.divider()
 c1, c2 = st.columns(2)

@@ -35,6 +35,52 @@ from tests.e2e.conftest import (  # noqa: E402
 DECODED = '[data-testid="stMain"] .vae-sentence'
 Z_SLIDER = re.compile(r"^z\d+ · KL")
 
+# The reference in the same run: a bare Streamlit page with one slider and one line of text, which
+# shows what Streamlit itself costs per slider move on this machine (the floor under any app).
+BARE = """
+import streamlit as st
+st.title("bare")
+st.text_input("Sentence")
+v = st.slider("z0 · KL 1.00", -4.0, 4.0, 0.0, 0.05)
+st.markdown(f'<div class="vae-sentence">value {v:.2f}</div>', unsafe_allow_html=True)
+"""
+
+
+def measure_slider(page, presses: int) -> tuple[list[float], int]:
+    """Alternate End/Home on the z-sliders; ms from key press until the decoded text changes."""
+    decoded = page.locator(DECODED).first
+    thumbs = main(page).locator('[data-testid="stSlider"]').filter(has_text=Z_SLIDER)
+    times, unchanged, n, i = [], 0, thumbs.count(), 0
+    while len(times) < presses and i < presses * 4:
+        thumb = thumbs.nth(i % n).locator('input[type="range"]')
+        key = "End" if (i // n) % 2 == 0 else "Home"
+        i += 1
+        before = decoded.inner_text().strip()
+        thumb.focus()
+        start = time.monotonic()
+        thumb.press(key)
+        try:
+            page.wait_for_function(
+                "([sel, before]) => { const e = document.querySelector(sel);"
+                " return e && e.innerText.trim() !== before; }",
+                arg=[DECODED, before], timeout=5000, polling="raf",
+            )
+            times.append((time.monotonic() - start) * 1000)
+        except Exception:  # noqa: BLE001 - this move decoded the same sentence
+            unchanged += 1
+        wait_idle(page, timeout=30, settle=0.15)
+    return sorted(times), unchanged
+
+
+def summary(times: list[float], unchanged: int) -> dict:
+    return {
+        "median": round(statistics.median(times), 1) if times else None,
+        "p95": round(times[int(0.95 * (len(times) - 1))], 1) if times else None,
+        "min": round(times[0], 1) if times else None,
+        "n": len(times),
+        "presses_that_changed_nothing": unchanged,
+    }
+
 
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,44 +107,24 @@ def main_() -> None:
                 box.fill(a.sentence)
                 box.press("Enter")
                 wait_rerun(page)
-                decoded = page.locator(DECODED).first
-                thumbs = main(page).locator('[data-testid="stSlider"]').filter(has_text=Z_SLIDER)
-                times, unchanged = [], 0
-                n = thumbs.count()
-                i = 0
-                while len(times) < a.presses and i < a.presses * 4:
-                    thumb = thumbs.nth(i % n).locator('input[type="range"]')
-                    key = "End" if (i // n) % 2 == 0 else "Home"
-                    i += 1
-                    before = decoded.inner_text().strip()
-                    thumb.focus()
-                    start = time.monotonic()
-                    thumb.press(key)
-                    try:
-                        page.wait_for_function(
-                            "([sel, before]) => { const e = document.querySelector(sel);"
-                            " return e && e.innerText.trim() !== before; }",
-                            arg=[DECODED, before], timeout=5000, polling="raf",
-                        )
-                        times.append((time.monotonic() - start) * 1000)
-                    except Exception:  # noqa: BLE001 - this move decoded the same sentence
-                        unchanged += 1
-                    wait_idle(page, timeout=30, settle=0.15)
+                app_times, app_unchanged = measure_slider(page, a.presses)
+                bare_script = work / "bare.py"
+                bare_script.write_text(BARE, encoding="utf-8")
+                (work / "bare").mkdir()
+                with serve(bare_script, work / "bare", ROOT / "models", work / "runs") as bare:
+                    open_app_page(page, bare.url, "")
+                    bare_times, bare_unchanged = measure_slider(page, a.presses)
                 browser.close()
-    times.sort()
     print(json.dumps({
         "benchmark": "browser_latency",
         "model": (ROOT / "models" / "DEFAULT").read_text().strip(),
         "server_healthy_s": round(t_healthy, 2),
         "first_page_after_start_s": round(cold_first_page, 2),
         "sliders_page_open_s": round(sliders_open, 2),
-        "slider_to_sentence_ms": {
-            "median": round(statistics.median(times), 1) if times else None,
-            "p95": round(times[int(0.95 * (len(times) - 1))], 1) if times else None,
-            "min": round(times[0], 1) if times else None,
-            "n": len(times),
-            "presses_that_changed_nothing": unchanged,
-        },
+        "slider_to_sentence_ms": summary(app_times, app_unchanged),
+        "bare_streamlit_slider_ms": summary(bare_times, bare_unchanged),
+        "ratio_to_bare": round(statistics.median(app_times) / statistics.median(bare_times), 2)
+        if app_times and bare_times else None,
         "budget_ms": 150,
     }, indent=2))
 

@@ -107,3 +107,12 @@ def test_odd_input_gives_a_message_or_a_result_never_an_exception(open_app, asse
     long_link = open_app(PAGE, query={"s": "the doctor " * 400})
     assert_page_ok(long_link)
     assert len(long_link.text_input(key="w_sliders_text").value) <= 500
+
+
+def test_link_button_puts_the_slider_values_in_the_address(open_app, assert_page_ok):
+    at = open_app(PAGE)
+    for s in _z_sliders(at):
+        s.set_value(1.25)
+    next(b for b in at.button if b.label == "Link to this view").click().run()
+    assert_page_ok(at)
+    assert at.query_params["z"] == ",".join(["1.25"] * len(_z_sliders(at)))
