@@ -17,9 +17,10 @@ import streamlit as st
 import torch
 
 from ui import state
+from vae_core import runs as runs_io
 from vae_core.config import DecodeConfig
 from vae_core.corpus import PTB_FILES_SHA256, Corpus, CorpusError, cache_dir, load_corpus
-from vae_core.runs import Run, RunError, effective_state, list_runs, load_run, read_json
+from vae_core.runs import Run, RunError, effective_state, list_runs, load_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENCODE_LIMIT = 2000  # sentences encoded for corpus statistics (attribute vectors, active dims)
@@ -253,14 +254,7 @@ def decode_texts(run: Run, z: torch.Tensor | np.ndarray, cfg: DecodeConfig | Non
 
 def read_summary(path: Path) -> dict:
     """summary.json of a run, read now (an evaluation may have been written after the model loaded)."""
-    p = Path(path) / "summary.json"
-    if not p.is_file():
-        return {}
-    try:
-        s = read_json(p)
-    except (RunError, OSError):
-        return {}
-    return s if isinstance(s, dict) else {}
+    return runs_io.read_summary(Path(path))
 
 
 @dataclass(frozen=True)

@@ -134,15 +134,25 @@ def write_status(run_dir: Path, state: str, **extra: Any) -> None:
     write_json(run_dir / "status.json", status)
 
 
-def read_status(run_dir: Path) -> dict:
-    p = Path(run_dir) / "status.json"
+def read_json_object(run_dir: Path, name: str) -> dict:
+    """A run file holding a JSON object (status.json, summary.json), or {} if missing or unreadable."""
+    p = Path(run_dir) / name
     if not p.is_file():
         return {}
     try:
-        s = read_json(p)
+        obj = read_json(p)
     except (RunError, OSError):
         return {}
-    return s if isinstance(s, dict) else {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def read_status(run_dir: Path) -> dict:
+    return read_json_object(run_dir, "status.json")
+
+
+def read_summary(run_dir: Path) -> dict:
+    """summary.json of a run, read now (an evaluation may have been written after the model loaded)."""
+    return read_json_object(run_dir, "summary.json")
 
 
 def pid_alive(pid: int) -> bool:

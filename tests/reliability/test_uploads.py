@@ -9,7 +9,6 @@ a hypothesis test of parse_text on arbitrary bytes).
 from __future__ import annotations
 
 import html
-
 import os
 import tomllib
 from pathlib import Path
