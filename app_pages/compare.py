@@ -4,7 +4,6 @@ the rate–distortion plane, and β sweeps (grid / random / TPE on Optuna) launc
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import streamlit as st
 import torch
 
 from ui import jobs, loaders, train_figures, widgets
+from ui.analysis import finite_number
 from ui.textdiff import escape, mark_changes
 from vae_core.config import SCHEDULES
 from vae_core.latent import interpolate
@@ -64,10 +64,6 @@ def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(flat)).astype(str) if rows else pd.DataFrame()
 
 
-def _num(x) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
-
-
 def final_figures(summary: dict) -> dict[str, float | None]:
     """The figures of one run: validation at the end of training, and the evaluation when present."""
     training = summary.get("training") if isinstance(summary.get("training"), dict) else {}
@@ -76,18 +72,18 @@ def final_figures(summary: dict) -> dict[str, float | None]:
     dis = ev.get("disentanglement") if isinstance(ev.get("disentanglement"), dict) else {}
     sweep = summary.get("sweep") if isinstance(summary.get("sweep"), dict) else {}
     return {
-        "valid recon": _num(valid.get("recon")),
-        "valid KL": _num(valid.get("kl")),
-        "valid ELBO": _num(valid.get("elbo")),
-        "valid AU": _num(valid.get("active_units")),
-        "eval recon": _num(ev.get("recon")),
-        "eval KL": _num(ev.get("kl")),
-        "eval ELBO": _num(ev.get("elbo")),
-        "eval NLL": _num(ev.get("nll", ev.get("nll_bound"))),
-        "eval AU": _num(ev.get("active_units")),
-        "eval MI": _num(ev.get("mi")),
-        "MIG": _num(dis.get("mig", sweep.get("mig"))),
-        "exact match": _num(ev.get("exact_match")),
+        "valid recon": finite_number(valid.get("recon")),
+        "valid KL": finite_number(valid.get("kl")),
+        "valid ELBO": finite_number(valid.get("elbo")),
+        "valid AU": finite_number(valid.get("active_units")),
+        "eval recon": finite_number(ev.get("recon")),
+        "eval KL": finite_number(ev.get("kl")),
+        "eval ELBO": finite_number(ev.get("elbo")),
+        "eval NLL": finite_number(ev.get("nll", ev.get("nll_bound"))),
+        "eval AU": finite_number(ev.get("active_units")),
+        "eval MI": finite_number(ev.get("mi")),
+        "MIG": finite_number(dis.get("mig", sweep.get("mig"))),
+        "exact match": finite_number(ev.get("exact_match")),
     }
 
 

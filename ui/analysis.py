@@ -709,7 +709,8 @@ COMPARE_SENTENCES = 1000  # test sentences measured for a run that has no evalua
 COMPARE_COLUMNS = ("run", "β", "schedule", "active units", "KL", "MI", "MIG", "DCI-D", "SAP", "exact match", "source")
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A JSON figure as a float, or None when it is missing, a bool, NaN or infinite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     value = float(value)
@@ -718,7 +719,7 @@ def _number(value: Any) -> float | None:
 
 def comparison_from_eval(name: str, config: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, Any] | None:
     """A comparison row from summary.json['eval'] (None when it has no active-unit count)."""
-    if _number(ev.get("active_units")) is None:
+    if finite_number(ev.get("active_units")) is None:
         return None
     train = config.get("train") if isinstance(config.get("train"), Mapping) else {}
     dis = ev.get("disentanglement") if isinstance(ev.get("disentanglement"), Mapping) else {}
@@ -726,15 +727,15 @@ def comparison_from_eval(name: str, config: Mapping[str, Any], ev: Mapping[str, 
     n = ev.get("n_sentences")
     return {
         "run": name,
-        "β": _number(train.get("beta")),
+        "β": finite_number(train.get("beta")),
         "schedule": str(train.get("schedule", "")),
-        "active units": _number(ev.get("active_units")),
-        "KL": _number(ev.get("kl")),
-        "MI": _number(ev.get("mi")),
-        "MIG": _number(dis.get("mig")),
-        "DCI-D": _number(dci.get("disentanglement")),
-        "SAP": _number(dis.get("sap")),
-        "exact match": _number(ev.get("exact_match")),
+        "active units": finite_number(ev.get("active_units")),
+        "KL": finite_number(ev.get("kl")),
+        "MI": finite_number(ev.get("mi")),
+        "MIG": finite_number(dis.get("mig")),
+        "DCI-D": finite_number(dci.get("disentanglement")),
+        "SAP": finite_number(dis.get("sap")),
+        "exact match": finite_number(ev.get("exact_match")),
         "source": f"evaluation ({n:,} {ev.get('split', '')} sentences)" if isinstance(n, int) else "evaluation",
     }
 
@@ -748,7 +749,7 @@ def _comparison_cached(path: str, mtime: float, summary_mtime: float, n: int) ->
         return row
     train = run.config.get("train") if isinstance(run.config.get("train"), Mapping) else {}
     row = {c: None for c in COMPARE_COLUMNS}
-    row.update({"run": run.name, "β": _number(train.get("beta")), "schedule": str(train.get("schedule", ""))})
+    row.update({"run": run.name, "β": finite_number(train.get("beta")), "schedule": str(train.get("schedule", ""))})
     subset = run_subset(run, ("test",), n)
     if subset is None or len(subset) < 10:
         row["source"] = "no evaluation, corpus not available here"
@@ -772,9 +773,9 @@ def _comparison_cached(path: str, mtime: float, summary_mtime: float, n: int) ->
         report = disentanglement_report(enc.mu, factors, names, active=np.asarray(stats.active), seed=0)
         row.update(
             {
-                "MIG": _number(report["mig"]),
-                "DCI-D": _number(report["dci"]["disentanglement"]),
-                "SAP": _number(report["sap"]),
+                "MIG": finite_number(report["mig"]),
+                "DCI-D": finite_number(report["dci"]["disentanglement"]),
+                "SAP": finite_number(report["sap"]),
             }
         )
     return row
