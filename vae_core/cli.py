@@ -40,6 +40,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--word-dropout", type=float, default=m.word_dropout)
     p.add_argument("--embed-dropout", type=float, default=m.embed_dropout)
     p.add_argument("--no-z-inputs", action="store_true", help="z only sets the decoder's initial state")
+    p.add_argument("--decoder", choices=("rnn", "positional"), default=m.decoder,
+                   help="rnn: autoregressive; positional: non-autoregressive, each word from z and its position")
     # objective and optimisation
     p.add_argument("--beta", type=float, default=t.beta)
     p.add_argument("--schedule", choices=SCHEDULES, default=t.schedule)
@@ -51,6 +53,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gamma", type=float, default=t.gamma)
     p.add_argument("--free-bits", type=float, default=t.free_bits)
     p.add_argument("--tc-weight", type=float, default=t.tc_weight)
+    p.add_argument("--tc-start", type=int, default=t.tc_start, help="step at which the TC penalty starts")
+    p.add_argument("--tc-warmup-steps", type=int, default=t.tc_warmup_steps,
+                   help="steps for the TC weight to rise linearly after --tc-start (0 = at once)")
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--max-steps", type=int, default=t.max_steps)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
@@ -72,11 +77,12 @@ def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
         embed_dim=a.embed_dim, hidden_dim=a.hidden_dim, latent_dim=a.latent_dim, rnn_type=a.rnn_type,
         encoder_layers=a.encoder_layers, decoder_layers=a.decoder_layers, bidirectional=not a.unidirectional,
         word_dropout=a.word_dropout, embed_dropout=a.embed_dropout, z_to_inputs=not a.no_z_inputs,
+        decoder=a.decoder,
     )
     tcfg = TrainConfig(
         beta=a.beta, schedule=a.schedule, warmup_steps=a.warmup_steps, cycles=a.cycles, cycle_ratio=a.cycle_ratio,
         capacity_max=a.capacity_max, capacity_steps=a.capacity_steps, gamma=a.gamma, free_bits=a.free_bits,
-        tc_weight=a.tc_weight, epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
+        tc_weight=a.tc_weight, tc_start=a.tc_start, tc_warmup_steps=a.tc_warmup_steps, epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
         optimizer=a.optimizer, grad_clip=a.grad_clip, seed=a.seed, max_len=a.max_len, min_freq=a.min_freq,
         max_vocab=a.max_vocab, lowercase=a.lowercase, eval_every=a.eval_every, log_every=a.log_every,
     )

@@ -14,7 +14,10 @@ Schedule = Literal["constant", "linear", "sigmoid", "cyclical", "capacity"]
 Optimizer = Literal["adam", "sgd"]
 Strategy = Literal["greedy", "beam", "sample"]
 
+Decoder = Literal["rnn", "positional"]
+
 RNN_TYPES = ("gru", "lstm")
+DECODERS = ("rnn", "positional")
 SCHEDULES = ("constant", "linear", "sigmoid", "cyclical", "capacity")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("greedy", "beam", "sample")
@@ -26,6 +29,7 @@ MAX_EMBED = 8192
 MAX_HIDDEN = 8192
 MAX_LATENT = 1024
 MAX_LAYERS = 8
+MAX_POSITIONS = 10_001
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
@@ -62,6 +66,10 @@ class ModelConfig:
     word_dropout: float = 0.0  # chance a decoder input word becomes <unk> (Bowman et al. 2016)
     embed_dropout: float = 0.0  # dropout on embeddings, both encoder and decoder
     z_to_inputs: bool = True  # concatenate z to every decoder input, not only the initial state
+    # "rnn": autoregressive RNN decoder. "positional": non-autoregressive — every position's word is
+    # predicted from z and the position alone (an MLP), so z must carry the whole sentence.
+    decoder: Decoder = "rnn"
+    max_positions: int = 0  # positional decoder: positions it can emit; set from the corpus max_len
 
     def __post_init__(self) -> None:
         _check_int("vocab_size", self.vocab_size, 0, MAX_VOCAB)
@@ -71,6 +79,8 @@ class ModelConfig:
         _check_int("encoder_layers", self.encoder_layers, 1, MAX_LAYERS)
         _check_int("decoder_layers", self.decoder_layers, 1, MAX_LAYERS)
         _check_choice("rnn_type", self.rnn_type, RNN_TYPES)
+        _check_choice("decoder", self.decoder, DECODERS)
+        _check_int("max_positions", self.max_positions, 0, MAX_POSITIONS)
         _check_float("word_dropout", self.word_dropout, 0.0, 1.0)
         _check_float("embed_dropout", self.embed_dropout, 0.0, 0.99)
         if not isinstance(self.bidirectional, bool) or not isinstance(self.z_to_inputs, bool):
@@ -91,6 +101,8 @@ class TrainConfig:
     gamma: float = 10.0  # capacity: weight on |KL − C|
     free_bits: float = 0.0  # per-dimension KL floor in nats (Kingma et al. 2016); 0 = off
     tc_weight: float = 0.0  # extra weight on total correlation (β-TCVAE: total = β·KL + tc·TC)
+    tc_start: int = 0  # step at which the TC penalty starts (a code must form before it is factorised)
+    tc_warmup_steps: int = 0  # steps for the TC weight to rise linearly from 0 after tc_start (0 = at once)
     epochs: int = 10
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     batch_size: int = 32
@@ -116,6 +128,8 @@ class TrainConfig:
         _check_float("gamma", self.gamma, 0.0, 10_000.0)
         _check_float("free_bits", self.free_bits, 0.0, 100.0)
         _check_float("tc_weight", self.tc_weight, 0.0, 1000.0)
+        _check_int("tc_start", self.tc_start, 0, 10**9)
+        _check_int("tc_warmup_steps", self.tc_warmup_steps, 0, 10**9)
         _check_int("epochs", self.epochs, 1, 100_000)
         _check_int("max_steps", self.max_steps, 0, 10**9)
         _check_int("batch_size", self.batch_size, 1, 65_536)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from vae_core.config import ModelConfig
-from vae_core.text import BOS_ID, PAD_ID, UNK_ID
+from vae_core.text import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MAX_PARAMS = 300_000_000  # refuse to build anything larger (a corrupted config must not eat memory)
 
@@ -32,6 +32,9 @@ def parameter_count(cfg: ModelConfig) -> int:
         return total
 
     enc = rnn(E, cfg.encoder_layers, dirs) + 2 * (dirs * H * D + D)
+    if cfg.decoder == "positional":
+        dec = (D * H + H) + (H * H + H) + cfg.max_positions * H + cfg.decoder_layers * (H * H + H)
+        return V * E + enc + dec + H * V + V
     dec_in = E + (D if cfg.z_to_inputs else 0)
     dec = rnn(dec_in, cfg.decoder_layers, 1) + (D * H + H) * cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
     return V * E + enc + dec + H * V + V
@@ -47,6 +50,32 @@ class VAEOutput:
     recon_nll: torch.Tensor  # (B,) summed token NLL of each sentence, <eos> included
     n_tokens: int  # real tokens in the batch (targets incl. <eos>)
     n_correct: int | None = None  # argmax == target count, when asked for
+
+
+class PositionalDecoder(nn.Module):
+    """Non-autoregressive decoder: the state of position t is an MLP of z and t alone.
+
+    h(z) = W2·gelu(W1·z), then per position h_t = MLP_L(gelu(h(z) + P_t)) with L = decoder_layers
+    Linear+GELU layers, so the words of a sentence are independent given z: everything that ties
+    them together (agreement, word order, which words go together) has to be carried by z.
+    """
+
+    def __init__(self, latent_dim: int, hidden_dim: int, positions: int, layers: int) -> None:
+        super().__init__()
+        H = hidden_dim
+        self.z_in = nn.Sequential(nn.Linear(latent_dim, H), nn.GELU(), nn.Linear(H, H))
+        self.position = nn.Embedding(positions, H)
+        mix: list[nn.Module] = [nn.GELU()]
+        for _ in range(layers):
+            mix += [nn.Linear(H, H), nn.GELU()]
+        self.mix = nn.Sequential(*mix)
+
+    def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
+        """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
+        if T > self.position.num_embeddings:
+            raise ValueError(f"this decoder emits at most {self.position.num_embeddings} positions, asked for {T}")
+        pos = self.position.weight[:T]  # (T, H)
+        return self.mix(self.z_in(z).unsqueeze(1) + pos.unsqueeze(0))  # (B, T, H)
 
 
 class SentenceVAE(nn.Module):
@@ -69,10 +98,16 @@ class SentenceVAE(nn.Module):
         )
         self.to_mu = nn.Linear(dirs * cfg.hidden_dim, cfg.latent_dim)
         self.to_logvar = nn.Linear(dirs * cfg.hidden_dim, cfg.latent_dim)
-        n_init = cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
-        self.z_to_hidden = nn.Linear(cfg.latent_dim, cfg.hidden_dim * n_init)
-        dec_in = cfg.embed_dim + (cfg.latent_dim if cfg.z_to_inputs else 0)
-        self.decoder = rnn_cls(dec_in, cfg.hidden_dim, num_layers=cfg.decoder_layers, batch_first=True)
+        self.positional = cfg.decoder == "positional"
+        if self.positional:
+            if cfg.max_positions < 1:
+                raise ValueError("a positional decoder needs ModelConfig.max_positions >= 1 (the longest sentence + 1)")
+            self.pos_decoder = PositionalDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.max_positions, cfg.decoder_layers)
+        else:
+            n_init = cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
+            self.z_to_hidden = nn.Linear(cfg.latent_dim, cfg.hidden_dim * n_init)
+            dec_in = cfg.embed_dim + (cfg.latent_dim if cfg.z_to_inputs else 0)
+            self.decoder = rnn_cls(dec_in, cfg.hidden_dim, num_layers=cfg.decoder_layers, batch_first=True)
         self.out = nn.Linear(cfg.hidden_dim, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.embed_dropout)
 
@@ -101,7 +136,15 @@ class SentenceVAE(nn.Module):
     # ------------------------------------------------------------------ decoder
 
     def init_state(self, z: torch.Tensor):
-        """Decoder initial state from z (B, D): (layers, B, H), or a (h, c) pair for LSTM."""
+        """Decoder initial state from z (B, D): (layers, B, H), or a (h, c) pair for LSTM.
+
+        Positional decoder: (log-probabilities of every position (P, B, V), position index (1, B));
+        both keep the batch in dimension 1, so beam search selects and repeats rows the same way.
+        """
+        if self.positional:
+            P = self.cfg.max_positions
+            logp = torch.log_softmax(self.out(self.pos_decoder(z, P)), dim=-1)  # (B, P, V)
+            return logp.transpose(0, 1).contiguous(), torch.zeros(1, z.size(0), dtype=torch.long, device=z.device)
         B, H, L = z.size(0), self.cfg.hidden_dim, self.cfg.decoder_layers
         init = torch.tanh(self.z_to_hidden(z))  # (B, n_init*H)
         if self.cfg.rnn_type == "lstm":
@@ -123,6 +166,9 @@ class SentenceVAE(nn.Module):
 
     def decode_hidden(self, z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor):
         """Teacher-forced decoder states on real tokens only, as a PackedSequence (N, H)."""
+        if self.positional:
+            hidden = self.pos_decoder(z, tokens.size(1))  # (B, T, H)
+            return pack_padded_sequence(hidden, lengths.cpu(), batch_first=True, enforce_sorted=False)
         emb = self._decoder_inputs(tokens, z)
         packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.decoder(packed, self.init_state(z))
@@ -136,7 +182,21 @@ class SentenceVAE(nn.Module):
         return padded
 
     def step(self, inputs: torch.Tensor, z: torch.Tensor, state):
-        """One decoding step. inputs: (B,) ids, z: (B, D) → logits (B, V), new state."""
+        """One decoding step. inputs: (B,) ids, z: (B, D) → logits (B, V), new state.
+
+        The positional decoder ignores `inputs`: it returns position t's log-probabilities (a fresh
+        tensor; callers may write to it), and only <eos> past its last position.
+        """
+        if self.positional:
+            logp, t = state
+            P, B, V = logp.shape
+            pos = int(t[0, 0]) if t.numel() else 0
+            if pos < P:
+                logits = logp[pos].clone()  # (B, V)
+            else:
+                logits = torch.full((B, V), float("-inf"), dtype=logp.dtype, device=logp.device)
+                logits[:, EOS_ID] = 0.0
+            return logits, (logp, t + 1)
         emb = self.embedding(inputs).unsqueeze(1)  # (B, 1, E)
         if self.cfg.z_to_inputs:
             emb = torch.cat([emb, z.unsqueeze(1)], dim=-1)  # (B, 1, E+D)

@@ -1,7 +1,9 @@
 """The β-VAE objective family, and KL schedules as pure functions of the step.
 
-total = reconstruction + weight(step) · KL_term + tc_weight · TC        (constant/linear/sigmoid/cyclical)
-total = reconstruction + γ · |KL − C(step)| + tc_weight · TC             (capacity, Burgess et al. 2018)
+total = reconstruction + weight(step) · KL_term + tc(step) · TC        (constant/linear/sigmoid/cyclical)
+total = reconstruction + γ · |KL − C(step)| + tc(step) · TC             (capacity, Burgess et al. 2018)
+
+tc(step) is tc_weight, or 0 before tc_start and a linear rise over tc_warmup_steps after it.
 
 KL_term is the KL summed over dimensions, or with free bits λ > 0 the sum over dimensions of
 max(λ, batch-mean KL of that dimension) (Kingma et al. 2016). Reconstruction and KL are per
@@ -84,6 +86,15 @@ def kl_weight(step: int, cfg: TrainConfig, total_steps: int) -> float:
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
+def tc_weight(step: int, cfg: TrainConfig) -> float:
+    """Weight on the TC term at this step: 0 before tc_start, then linear to tc_weight over tc_warmup_steps."""
+    if cfg.tc_weight == 0 or step < cfg.tc_start:
+        return 0.0
+    if cfg.tc_warmup_steps == 0:
+        return cfg.tc_weight
+    return cfg.tc_weight * min(1.0, (step - cfg.tc_start) / cfg.tc_warmup_steps)
+
+
 def capacity(step: int, cfg: TrainConfig) -> float:
     """Target KL C in nats at this step: linear from 0 to capacity_max over capacity_steps."""
     if cfg.capacity_steps == 0:
@@ -137,7 +148,7 @@ def beta_vae_loss(
         weighted = weight * kl_term
     total = recon + weighted
     tc = None
-    if cfg.tc_weight > 0:
+    if cfg.tc_weight > 0:  # estimated (and logged) from the first step, weighted by tc_weight(step)
         tc = total_correlation(z, mu, logvar, dataset_size)
-        total = total + cfg.tc_weight * tc
+        total = total + tc_weight(step, cfg) * tc
     return LossParts(total, recon, kl, kl_per_dim, weight, weighted, cap, tc)

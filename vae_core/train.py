@@ -250,6 +250,8 @@ def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig
                 (run_dir / stale).unlink(missing_ok=True)
         vocab = build_vocab(corpus, train_cfg)
         model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab))
+        if model_cfg.decoder == "positional":  # one position per word kept, plus <eos>
+            model_cfg = dataclasses.replace(model_cfg, max_positions=train_cfg.max_len + 1)
         if writes:
             write_json(run_dir / "config.json",
                        make_config(model_cfg, train_cfg, corpus.spec, corpus.name, corpus.factors))

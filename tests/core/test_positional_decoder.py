@@ -1,0 +1,140 @@
+"""The non-autoregressive (positional) decoder: likelihood, decoding, training and run round trip."""
+
+import math
+
+import pytest
+import torch
+
+from tests.core.helpers import TOY, tiny_model_config, tiny_train_config, toy_corpus
+from vae_core.config import DecodeConfig, ModelConfig
+from vae_core.corpus import collate, encode_sentences
+from vae_core.decode import beam_decode, decode, greedy_decode, sample_decode
+from vae_core.metrics import importance_sampled_nll
+from vae_core.model import SentenceVAE, parameter_count
+from vae_core.runs import load_run
+from vae_core.text import BOS_ID, EOS_ID, PAD_ID, Vocab, tokenize
+from vae_core.train import train
+
+
+@pytest.fixture
+def vocab():
+    return Vocab.build(tokenize(s) for s in TOY)
+
+
+def _model(vocab, positions=12, **kw) -> SentenceVAE:
+    torch.manual_seed(0)
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder="positional", max_positions=positions, **kw))
+    return m.eval()
+
+
+def test_config_validation_and_param_count(vocab):
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        ModelConfig(decoder="transformer")
+    with pytest.raises(ValueError, match="max_positions"):
+        SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder="positional"))
+    for layers in (1, 3):
+        cfg = tiny_model_config(vocab_size=len(vocab), decoder="positional", max_positions=9, decoder_layers=layers)
+        m = SentenceVAE(cfg)
+        assert parameter_count(cfg) == sum(p.numel() for p in m.parameters())
+        assert not hasattr(m, "decoder")  # no RNN decoder is built
+
+
+def test_nll_is_sum_of_independent_position_log_probs(vocab):
+    """recon NLL of a sentence = −Σ_t log softmax(out(h_t(z)))[x_t] over its real tokens (<eos> included)."""
+    m = _model(vocab)
+    ids, _ = encode_sentences(TOY, vocab, 50)
+    tokens, lengths = collate(ids)
+    z = torch.randn(len(TOY), 4)
+    nll, correct = m.reconstruction_nll(z, tokens, lengths, count_correct=True)
+    logp = torch.log_softmax(m.out(m.pos_decoder(z, tokens.size(1))), dim=-1).detach()  # (B, T, V)
+    n_right = 0
+    for b, row in enumerate(ids):
+        expected = -sum(float(logp[b, t, tok]) for t, tok in enumerate(row))
+        assert nll[b].item() == pytest.approx(expected, rel=1e-5)
+        n_right += sum(int(logp[b, t].argmax()) == tok for t, tok in enumerate(row))
+    assert correct == n_right
+    # the word at a position does not depend on the words before it (teacher forcing is irrelevant)
+    shuffled = tokens.clone()
+    shuffled[:, 0] = tokens[:, 0].flip(0)
+    logits_a = m.decode_logits(z, tokens, lengths)
+    logits_b = m.decode_logits(z, shuffled, lengths)
+    assert torch.allclose(logits_a, logits_b)
+
+
+def test_sentence_probabilities_sum_to_at_most_one():
+    """Over every sequence that ends at its first <eos>, the probabilities sum to ≤ 1 (a proper model)."""
+    vocab = Vocab.build([["a", "b"]])  # 4 specials + 2 words
+    torch.manual_seed(1)
+    m = SentenceVAE(ModelConfig(vocab_size=len(vocab), embed_dim=4, hidden_dim=8, latent_dim=2,
+                                decoder="positional", max_positions=3)).eval()
+    z = torch.randn(1, 2)
+    words = [i for i in range(len(vocab)) if i != EOS_ID]  # every id, specials included
+    seqs = [[EOS_ID]] + [[w, EOS_ID] for w in words] + [[w, v, EOS_ID] for w in words for v in words]
+    total = 0.0
+    for s in seqs:
+        tokens, lengths = collate([s])
+        nll, _ = m.reconstruction_nll(z, tokens, lengths)
+        total += math.exp(-nll.item())
+    logp = torch.log_softmax(m.out(m.pos_decoder(z, 3)), dim=-1)[0].detach()  # (3, V)
+    never_ends = float((1 - logp[:, EOS_ID].exp()).prod())  # 3 positions, none of them <eos>
+    assert total + never_ends == pytest.approx(1.0, abs=1e-5)  # the rest is sequences cut at 3 positions
+
+
+def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab):
+    m = _model(vocab, positions=6)
+    z = torch.randn(5, 4) * 3
+    res = greedy_decode(m, z, vocab, max_len=40)
+    with torch.no_grad():
+        logp = torch.log_softmax(m.out(m.pos_decoder(z, 6)), dim=-1)  # (B, 6, V)
+    logp[:, :, [PAD_ID, BOS_ID]] = -math.inf  # never emitted
+    for b in range(5):
+        expected = []
+        for t in range(6):
+            tok = int(logp[b, t].argmax())
+            if tok == EOS_ID:
+                break
+            expected.append(tok)
+        assert res.ids[b] == expected
+        assert len(res.ids[b]) <= 6  # past its last position the decoder emits only <eos>
+    beam1 = beam_decode(m, z, vocab, beam_width=1)
+    assert beam1.ids == res.ids
+    wide = beam_decode(m, z, vocab, beam_width=4, length_penalty=0.0)
+    assert all(w >= g - 1e-4 for w, g in zip(wide.scores, res.scores, strict=True))
+
+
+def test_sampling_is_seeded_and_scores_match_nll(vocab):
+    m = _model(vocab)
+    z = torch.randn(4, 4)
+    a = sample_decode(m, z, vocab, seed=3)
+    b = sample_decode(m, z, vocab, seed=3)
+    assert a.ids == b.ids
+    with torch.no_grad():
+        logits = m.out(m.pos_decoder(z, 12))  # (B, 12, V)
+    logits[:, :, [PAD_ID, BOS_ID]] = -math.inf  # decoding renormalises without the never-emitted ids
+    logp = torch.log_softmax(logits, dim=-1)
+    for i, row in enumerate(a.ids):
+        # past the 12th position <eos> is certain (log-probability 0)
+        expected = sum(float(logp[i, t, tok]) for t, tok in enumerate(row + [EOS_ID]) if t < 12)
+        assert a.scores[i] == pytest.approx(expected, abs=1e-4)
+    assert decode(m, z, vocab, DecodeConfig(strategy="sample", seed=3)).ids == a.ids
+
+
+def test_too_long_sentence_is_refused(vocab):
+    m = _model(vocab, positions=3)
+    tokens, lengths = collate([[5, 6, 7, 8, EOS_ID]])
+    with pytest.raises(ValueError, match="at most 3 positions"):
+        m.reconstruction_nll(torch.zeros(1, 4), tokens, lengths)
+
+
+def test_trains_saves_and_loads(tmp_path):
+    mcfg = tiny_model_config(decoder="positional", decoder_layers=2)
+    train(tmp_path / "r", toy_corpus(4), mcfg, tiny_train_config(epochs=3, max_len=12))
+    run = load_run(tmp_path / "r")
+    assert run.model_config.decoder == "positional"
+    assert run.model_config.max_positions == 13  # max_len + <eos>
+    ids, _ = encode_sentences(TOY, run.vocab, 12)
+    tokens, lengths = collate(ids)
+    nll = importance_sampled_nll(run.model, tokens, lengths, k=8)
+    assert nll.shape == (len(TOY),) and torch.isfinite(nll).all() and (nll > 0).all()
+    texts = decode(run.model, torch.zeros(2, 4), run.vocab).texts
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
