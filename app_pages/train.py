@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import jobs, loaders, state, train_figures
-from vae_core.config import RNN_TYPES, SCHEDULES, ModelConfig, TrainConfig
+from vae_core.config import DECODERS, RNN_TYPES, SCHEDULES, ModelConfig, TrainConfig
 from vae_core.corpus import CorpusError
 from vae_core.runs import read_metrics
 
@@ -195,6 +195,13 @@ with c1:
     tc_weight = st.number_input("Total-correlation weight", 0.0, 1000.0, float(t0.tc_weight), 0.5,
                                 key="train_tc",
                                 help="β-TCVAE: extra penalty on dependence between dimensions; 0 = off.")
+    tc_start = tc_warmup = None
+    if tc_weight > 0:
+        tc_start = st.number_input("TC starts at step", 0, 10**9, int(t0.tc_start), 100, key="train_tc_start",
+                                   help="Penalise TC only once a code has formed: from the first step it can make "
+                                        "the model throw information away instead of factorising it.")
+        tc_warmup = st.number_input("TC warm-up steps", 0, 10**9, int(t0.tc_warmup_steps), 100,
+                                    key="train_tc_warmup", help="Steps for the TC weight to rise from 0; 0 = at once.")
 with c2:
     st.subheader("Model")
     latent = st.number_input("Latent size", 1, 1024, int(m0.latent_dim), 1, key="train_latent",
@@ -205,6 +212,12 @@ with c2:
                              help="RNN state width (per direction in the encoder).")
     rnn = st.selectbox("RNN", list(RNN_TYPES), index=list(RNN_TYPES).index(m0.rnn_type), key="train_rnn",
                        help="GRU trains a little faster; LSTM is the classic choice (Bowman et al. 2016).")
+    decoder = st.selectbox("Decoder", list(DECODERS), index=list(DECODERS).index(m0.decoder), key="train_decoder",
+                           format_func=lambda d: {"rnn": "RNN (autoregressive)",
+                                                  "positional": "positional (non-autoregressive)"}[d],
+                           help="positional: each word is predicted from z and its position alone, so z has to "
+                                "carry the whole sentence (no posterior collapse; each dimension's effect is "
+                                "easier to read). RNN: the classic Sentence-VAE decoder.")
     word_dropout = st.slider("Word dropout", 0.0, 1.0, float(m0.word_dropout), 0.05, key="train_word_dropout",
                              help="Chance a decoder input word becomes <unk>: makes the decoder rely on z.")
 with c3:
@@ -229,6 +242,7 @@ with c3:
 options = dict(
     beta=float(beta), schedule=schedule, warmup_steps=warmup, cycles=cycles, cycle_ratio=cycle_ratio,
     capacity_max=c_max, gamma=gamma, capacity_steps=cap_steps, free_bits=float(free_bits), tc_weight=float(tc_weight),
+    tc_start=tc_start, tc_warmup_steps=tc_warmup, decoder=decoder,
     latent_dim=int(latent), embed_dim=int(embed), hidden_dim=int(hidden), rnn_type=rnn,
     word_dropout=float(word_dropout), epochs=int(epochs), max_steps=int(max_steps), batch_size=int(batch),
     lr=float(lr), seed=int(seed), log_every=int(log_every), eval_every=int(eval_every), device=device,
@@ -236,7 +250,7 @@ options = dict(
 config_error = None
 try:  # the same validation the CLI does, before anything starts
     ModelConfig(embed_dim=int(embed), hidden_dim=int(hidden), latent_dim=int(latent), rnn_type=rnn,
-                word_dropout=float(word_dropout))
+                word_dropout=float(word_dropout), decoder=decoder)
     TrainConfig(**{k: v for k, v in options.items()
                    if k in TrainConfig.__dataclass_fields__ and v is not None})
 except ValueError as e:

@@ -6,7 +6,7 @@ import torch
 from tests.core.helpers import TOY, tiny_model_config, tiny_train_config
 from vae_core.corpus import collate, encode_sentences
 from vae_core.model import SentenceVAE, parameter_count
-from vae_core.objective import beta_vae_loss, capacity, gaussian_kl, kl_weight, total_correlation
+from vae_core.objective import beta_vae_loss, capacity, gaussian_kl, kl_weight, tc_weight, total_correlation
 from vae_core.text import Vocab, tokenize
 
 
@@ -174,6 +174,26 @@ def test_loss_parts_free_bits_capacity_and_tc():
     assert cap.total.item() == pytest.approx(5.0 + 10.0 * abs(cap.kl.item() - 2.0), rel=1e-5)
     tc = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(tc_weight=1.0), 100, 1000)
     assert tc.tc is not None and torch.isfinite(tc.tc)
+    assert tc.total.item() == pytest.approx(5.0 + parts.kl.item() + tc.tc.item(), rel=1e-5)
+
+
+def test_tc_weight_starts_late_and_ramps():
+    cfg = tiny_train_config(tc_weight=4.0, tc_start=100, tc_warmup_steps=200)
+    assert [tc_weight(s, cfg) for s in (0, 99, 100, 200, 300, 10_000)] == [0.0, 0.0, 0.0, 2.0, 4.0, 4.0]
+    assert tc_weight(0, tiny_train_config(tc_weight=3.0)) == 3.0  # defaults: on from the first step
+    assert tc_weight(50, tiny_train_config(tc_weight=3.0, tc_start=50)) == 3.0  # no ramp: a step at tc_start
+    assert tc_weight(500, tiny_train_config(tc_weight=0.0, tc_start=1)) == 0.0
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(8, 4), torch.zeros(8, 4)
+    z = mu + torch.randn(8, 4)
+    recon = torch.full((8,), 5.0)
+    before = beta_vae_loss(recon, mu, logvar, z, 50, cfg, 1000, 1000)
+    mid = beta_vae_loss(recon, mu, logvar, z, 200, cfg, 1000, 1000)
+    assert before.tc is not None  # still estimated (and logged) before it counts
+    assert before.total.item() == pytest.approx(5.0 + before.weighted_kl.item(), rel=1e-6)
+    assert mid.total.item() == pytest.approx(5.0 + mid.weighted_kl.item() + 2.0 * mid.tc.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="tc_start"):
+        tiny_train_config(tc_start=-1)
 
 
 def test_total_correlation_near_zero_for_independent_and_large_for_dependent():
