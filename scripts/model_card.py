@@ -62,7 +62,9 @@ def card(name: str) -> str:
         ("active units (Cov > 0.01)", f"{ev.get('active_units')} / {m['latent_dim']}"),
         ("prior samples valid (parse succeeds)", fmt(ps.get("validity"))),
         ("prior samples distinct", fmt(ps.get("distinct"))),
-        ("interpolation paths fully valid (lerp, 8 steps)", fmt(it.get("path_validity"))),
+        ("interpolation paths fully valid (lerp, 8 steps, 500 test pairs; 95% interval)",
+         fmt(it.get("path_validity")) + (" ({:.3f}–{:.3f})".format(*it["path_validity_ci95"])
+                                         if it.get("path_validity_ci95") else "")),
         ("interpolation steps valid", fmt(it.get("step_validity"))),
         ("MIG (active dims)", fmt(dis.get("mig"))),
         (

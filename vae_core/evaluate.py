@@ -23,7 +23,7 @@ from vae_core.runs import RunError, load_run, read_json, write_json
 MAX_LABEL_VALUES = 100  # a label column with more distinct values is an id or free text, not a factor
 N_PRIOR_SAMPLES = 1000
 N_TRAVERSAL_BASES = 100
-N_INTERPOLATION_PAIRS = 50
+N_INTERPOLATION_PAIRS = 500  # 50 pairs left ±9 points of 95% uncertainty on a path-validity rate
 
 
 def _plain(value: Any) -> Any:

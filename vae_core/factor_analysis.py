@@ -27,6 +27,17 @@ OWN_SOLE_SHARE = 0.8  # a dimension owns a factor when ≥ 80% of its changing s
 OWN_CHANGE_RATE = 0.3  # ... and it changes something in ≥ 30% of its steps
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion successes / n ((0, 1) when n == 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def decode_texts(model: SentenceVAE, vocab: Vocab, z: torch.Tensor, cfg: DecodeConfig = GREEDY) -> list[str]:
     """Decoded sentences of codes z (B, D), in batches of DECODE_BATCH; the model's mode is kept."""
     was_training = model.training
@@ -231,7 +242,8 @@ def interpolation_validity(
 
     Each path has `steps` points, both ends included (as `latent.interpolate`); its steps − 2
     intermediate points are decoded in one batch. Returns 'path_validity' (share of paths whose
-    intermediate decodes all parse), 'step_validity' (share of intermediate decodes that parse),
+    intermediate decodes all parse) with 'path_validity_ci95' (Wilson interval), 'step_validity'
+    (share of intermediate decodes that parse),
     'endpoint_validity' (share of decoded end points that parse), 'n_paths', 'steps', 'method'.
     """
     if steps < 3:
@@ -245,8 +257,10 @@ def interpolation_validity(
     ok = [parse(t) is not None for t in texts]
     inner = [ok[p * steps + 1:(p + 1) * steps - 1] for p in range(P)]
     ends = [ok[p * steps] for p in range(P)] + [ok[(p + 1) * steps - 1] for p in range(P)]
+    n_valid_paths = sum(all(row) for row in inner)
     return {
-        "path_validity": sum(all(row) for row in inner) / P,
+        "path_validity": n_valid_paths / P,
+        "path_validity_ci95": list(wilson_interval(n_valid_paths, P)),
         "step_validity": sum(sum(row) for row in inner) / (P * (steps - 2)),
         "endpoint_validity": sum(ends) / len(ends),
         "n_paths": P,
@@ -263,4 +277,5 @@ __all__ = [
     "traversal_factor_effects",
     "interpolation_validity",
     "decode_texts",
+    "wilson_interval",
 ]

@@ -17,6 +17,7 @@ from vae_core.factor_analysis import (
     prior_sample_validity,
     summarise_traversals,
     traversal_factor_effects,
+    wilson_interval,
 )
 from vae_core.runs import load_run
 from vae_core.train import train
@@ -58,6 +59,15 @@ def test_summarise_traversals_edge_cases():
     assert garbage["top_factor"] is None and garbage["validity"] == 0
     assert all(v == 0 for v in garbage["sole_share"].values())
     assert summarise_traversals([])["n_steps"] == 0
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(44, 50)  # 88% of 50 paths
+    assert (round(lo, 3), round(hi, 3)) == (0.762, 0.944)  # textbook Wilson score interval, z = 1.96
+    lo5, hi5 = wilson_interval(440, 500)
+    assert hi5 - lo5 < (hi - lo) / 2  # ten times the pairs, about a third of the width
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_owned_factors_applies_both_thresholds():
@@ -112,6 +122,8 @@ def test_generation_analysis_smoke(tiny_run):
     pairs = list(zip(sents[::2], sents[1::2], strict=True))
     interp = interpolation_validity(model, vocab, pairs, steps=5, method="slerp")
     assert interp["n_paths"] == 3 and 0 <= interp["path_validity"] <= interp["step_validity"] + 1e-12 <= 1 + 1e-12
+    lo, hi = interp["path_validity_ci95"]
+    assert lo <= interp["path_validity"] <= hi
     codes = torch.randn(2, 2, 4, generator=torch.Generator().manual_seed(1))
     assert interpolation_validity(model, vocab, codes, steps=4)["n_paths"] == 2
 
