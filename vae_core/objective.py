@@ -3,7 +3,8 @@
 total = reconstruction + weight(step) · KL_term + tc(step) · TC        (constant/linear/sigmoid/cyclical)
 total = reconstruction + γ · |KL − C(step)| + tc(step) · TC             (capacity, Burgess et al. 2018)
 
-tc(step) is tc_weight, or 0 before tc_start and a linear rise over tc_warmup_steps after it.
+tc(step) is tc_weight, or 0 before tc_start and a linear rise over tc_warmup_steps after it; the TC
+estimate is penalised only where it is positive (true TC is never negative).
 
 KL_term is the KL summed over dimensions, or with free bits λ > 0 the sum over dimensions of
 max(λ, batch-mean KL of that dimension) (Kingma et al. 2016). Reconstruction and KL are per
@@ -156,5 +157,7 @@ def beta_vae_loss(
     tc = None
     if cfg.tc_weight > 0:  # estimated (and logged) from the first step, weighted by tc_weight(step)
         tc = total_correlation(z, mu, logvar, dataset_size)
-        total = total + tc_weight(step, cfg) * tc
+        # TC ≥ 0, but the batch estimate of log q(z) is biased low where posteriors overlap, and a
+        # model rewarded for a negative estimate learns to blur its code: only a positive one counts.
+        total = total + tc_weight(step, cfg) * tc.clamp_min(0.0)
     return LossParts(total, recon, kl, kl_per_dim, weight, weighted, cap, tc)

@@ -174,7 +174,18 @@ def test_loss_parts_free_bits_capacity_and_tc():
     assert cap.total.item() == pytest.approx(5.0 + 10.0 * abs(cap.kl.item() - 2.0), rel=1e-5)
     tc = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(tc_weight=1.0), 100, 1000)
     assert tc.tc is not None and torch.isfinite(tc.tc)
-    assert tc.total.item() == pytest.approx(5.0 + parts.kl.item() + tc.tc.item(), rel=1e-5)
+    assert tc.total.item() == pytest.approx(5.0 + parts.kl.item() + max(0.0, tc.tc.item()), rel=1e-5)
+
+
+def test_a_negative_tc_estimate_is_not_rewarded():
+    """Broad, overlapping posteriors make the batch estimate negative; the loss must not go down for it."""
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(64, 4) * 0.3, torch.zeros(64, 4)
+    z = mu + torch.randn(64, 4)
+    recon = torch.full((64,), 5.0)
+    parts = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(tc_weight=5.0), 100, 100_000)
+    assert parts.tc.item() < 0  # the estimate is below zero here
+    assert parts.total.item() == pytest.approx(5.0 + parts.weighted_kl.item(), rel=1e-6)
 
 
 def test_tc_weight_starts_late_and_ramps():
@@ -191,7 +202,7 @@ def test_tc_weight_starts_late_and_ramps():
     mid = beta_vae_loss(recon, mu, logvar, z, 200, cfg, 1000, 1000)
     assert before.tc is not None  # still estimated (and logged) before it counts
     assert before.total.item() == pytest.approx(5.0 + before.weighted_kl.item(), rel=1e-6)
-    assert mid.total.item() == pytest.approx(5.0 + mid.weighted_kl.item() + 2.0 * mid.tc.item(), rel=1e-5)
+    assert mid.total.item() == pytest.approx(5.0 + mid.weighted_kl.item() + 2.0 * max(0.0, mid.tc.item()), rel=1e-5)
     with pytest.raises(ValueError, match="tc_start"):
         tiny_train_config(tc_start=-1)
 
