@@ -56,6 +56,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tc-start", type=int, default=t.tc_start, help="step at which the TC penalty starts")
     p.add_argument("--tc-warmup-steps", type=int, default=t.tc_warmup_steps,
                    help="steps for the TC weight to rise linearly after --tc-start (0 = at once)")
+    p.add_argument("--tc-bank", type=int, default=t.tc_bank,
+                   help="recent posteriors kept to estimate q(z) for the TC term besides the batch (0 = batch only)")
     p.add_argument("--epochs", type=int, default=t.epochs)
     p.add_argument("--max-steps", type=int, default=t.max_steps)
     p.add_argument("--batch-size", type=int, default=t.batch_size)
@@ -82,7 +84,7 @@ def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     tcfg = TrainConfig(
         beta=a.beta, schedule=a.schedule, warmup_steps=a.warmup_steps, cycles=a.cycles, cycle_ratio=a.cycle_ratio,
         capacity_max=a.capacity_max, capacity_steps=a.capacity_steps, gamma=a.gamma, free_bits=a.free_bits,
-        tc_weight=a.tc_weight, tc_start=a.tc_start, tc_warmup_steps=a.tc_warmup_steps, epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
+        tc_weight=a.tc_weight, tc_start=a.tc_start, tc_warmup_steps=a.tc_warmup_steps, tc_bank=a.tc_bank, epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
         optimizer=a.optimizer, grad_clip=a.grad_clip, seed=a.seed, max_len=a.max_len, min_freq=a.min_freq,
         max_vocab=a.max_vocab, lowercase=a.lowercase, eval_every=a.eval_every, log_every=a.log_every,
     )

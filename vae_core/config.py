@@ -103,6 +103,7 @@ class TrainConfig:
     tc_weight: float = 0.0  # extra weight on total correlation (β-TCVAE: total = β·KL + tc·TC)
     tc_start: int = 0  # step at which the TC penalty starts (a code must form before it is factorised)
     tc_warmup_steps: int = 0  # steps for the TC weight to rise linearly from 0 after tc_start (0 = at once)
+    tc_bank: int = 0  # recent posteriors (from earlier batches) added to the batch's to estimate q(z); 0 = batch only
     epochs: int = 10
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     batch_size: int = 32
@@ -130,6 +131,7 @@ class TrainConfig:
         _check_float("tc_weight", self.tc_weight, 0.0, 1000.0)
         _check_int("tc_start", self.tc_start, 0, 10**9)
         _check_int("tc_warmup_steps", self.tc_warmup_steps, 0, 10**9)
+        _check_int("tc_bank", self.tc_bank, 0, 65_536)
         _check_int("epochs", self.epochs, 1, 100_000)
         _check_int("max_steps", self.max_steps, 0, 10**9)
         _check_int("batch_size", self.batch_size, 1, 65_536)

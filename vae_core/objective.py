@@ -33,38 +33,72 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
 
 
-def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int) -> torch.Tensor:
+def total_correlation(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
+    bank: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Minibatch-stratified-sampling estimate of TC(z) = KL(q(z) || Π_d q(z_d)) (Chen et al. 2018).
 
-    z, mu, logvar: (B, D) → scalar. q(z) is estimated as a weighted mixture of the batch's
-    posteriors with weight 1/N on the sample's own posterior and ~1/(B−1) on the others, which
-    stays nearly unbiased when posteriors are sharp (the plain minibatch-weighted form, which
-    divides every term by B·N, overstates TC by about D·log N there).
+    z, mu, logvar: (B, D) → scalar. q(z_i) = (1/N) q(z_i|x_i) + ((N−1)/N) · E_x[q(z_i|x)], the
+    expectation taken over the batch's other posteriors and, when given, a `bank` (mu, logvar)
+    (K, D) of recent posteriors from earlier batches (detached). The estimate of log q(z) is
+    biased low by how few posteriors stand in for the N (Jensen's inequality), most where
+    posteriors overlap; a bank of a few thousand shrinks that bias at a cost of B·(B+K)·D.
     """
     B = z.size(0)
-    log_qz_ij = gaussian_log_density(z.unsqueeze(1), mu.unsqueeze(0), logvar.unsqueeze(0))  # (B, B, D)
-    log_w = _log_importance_weights(B, max(dataset_size, B), z.device, z.dtype)  # (B, B)
+    comp_mu, comp_logvar = mu, logvar
+    if bank is not None and bank[0].size(0):
+        comp_mu = torch.cat([mu, bank[0].to(mu.dtype)], dim=0)  # (B+K, D)
+        comp_logvar = torch.cat([logvar, bank[1].to(logvar.dtype)], dim=0)
+    log_qz_ij = gaussian_log_density(z.unsqueeze(1), comp_mu.unsqueeze(0), comp_logvar.unsqueeze(0))  # (B, B+K, D)
+    log_w = _log_importance_weights(B, max(dataset_size, B), z.device, z.dtype, comp_mu.size(0))  # (B, B+K)
     log_qz = torch.logsumexp(log_w + log_qz_ij.sum(-1), dim=1)  # (B,)
     log_prod_qzd = torch.logsumexp(log_w.unsqueeze(-1) + log_qz_ij, dim=1).sum(-1)  # (B,)
     return (log_qz - log_prod_qzd).mean()
 
 
-def _log_importance_weights(batch: int, n: int, device, dtype) -> torch.Tensor:
-    """log W (B, B) of minibatch stratified sampling: row i weighs the posteriors that estimate q(z_i).
+class PosteriorBank:
+    """The last `size` posteriors (mu, logvar) seen in training, detached: more mixture components for TC.
 
-    q(z_i) = (1/N) q(z_i|x_i) + ((N−1)/N) · E_{other x}[q(z_i|x)], the expectation estimated by the
-    B−1 other rows: weight 1/N on the diagonal (the sample's own posterior) and (N−1)/(N·(B−1))
-    elsewhere; each row sums to 1. (Chen et al.'s reference code meant this but, with a flat stride
-    of B instead of B+1, puts 1/N on column 0 rather than on the diagonal — reported in
-    rtqichen/beta-tcvae PR #1 and YannDubs/disentangling-vae issue #58. That version overstates the TC
-    of a perfectly factorised code by ~5 nats at B = 64, N = 18,662, so penalising it made models
-    throw information away rather than factorise it.)
+    A ring buffer; it starts empty (also after a resume) and fills over the first size/B steps.
     """
-    if batch < 2:
-        return torch.zeros(batch, batch, device=device, dtype=dtype)
-    m = batch - 1
-    w = torch.full((batch, batch), (n - 1) / (n * m), device=device, dtype=dtype)
-    w.fill_diagonal_(1.0 / n)
+
+    def __init__(self, size: int, dim: int, device=None) -> None:
+        self.size, self.n, self.pos = int(size), 0, 0
+        self.mu = torch.zeros(self.size, dim, device=device)
+        self.logvar = torch.zeros(self.size, dim, device=device)
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stored posteriors, (n, D) each."""
+        return self.mu[:self.n], self.logvar[:self.n]
+
+    def add(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        """Store a batch (B, D) of posteriors, overwriting the oldest."""
+        mu, logvar = mu.detach()[-self.size:], logvar.detach()[-self.size:]
+        idx = (self.pos + torch.arange(mu.size(0), device=self.mu.device)) % self.size
+        self.mu[idx] = mu.to(self.mu.dtype)
+        self.logvar[idx] = logvar.to(self.logvar.dtype)
+        self.pos = int((self.pos + mu.size(0)) % self.size)
+        self.n = min(self.size, self.n + mu.size(0))
+
+
+def _log_importance_weights(batch: int, n: int, device, dtype, components: int | None = None) -> torch.Tensor:
+    """log W (B, C) of minibatch stratified sampling: row i weighs the C ≥ B posteriors that estimate q(z_i).
+
+    The first B columns are the batch (column i is row i's own posterior), any others a bank.
+    q(z_i) = (1/N) q(z_i|x_i) + ((N−1)/N) · E_{other x}[q(z_i|x)], the expectation estimated by the
+    C−1 other posteriors: weight 1/N on the diagonal and (N−1)/(N·(C−1)) elsewhere; each row sums
+    to 1. (Chen et al.'s reference code meant this but, with a flat stride of B instead of B+1, puts
+    1/N on column 0 rather than on the diagonal — reported in rtqichen/beta-tcvae PR #1 and
+    YannDubs/disentangling-vae issue #58. That version overstates the TC of a perfectly factorised
+    code by ~5 nats at B = 64, N = 18,662, so penalising it made models throw information away
+    rather than factorise it.)
+    """
+    c = batch if components is None else int(components)
+    if c < 2:
+        return torch.zeros(batch, c, device=device, dtype=dtype)
+    w = torch.full((batch, c), (n - 1) / (n * (c - 1)), device=device, dtype=dtype)
+    w[:, :batch].fill_diagonal_(1.0 / n)
     return w.log()
 
 
@@ -135,6 +169,7 @@ def beta_vae_loss(
     cfg: TrainConfig,
     total_steps: int,
     dataset_size: int,
+    tc_bank: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> LossParts:
     """The β-VAE family objective. recon_nll: (B,), mu/logvar/z: (B, D)."""
     kl_bd = gaussian_kl(mu, logvar)  # (B, D)
@@ -156,7 +191,7 @@ def beta_vae_loss(
     total = recon + weighted
     tc = None
     if cfg.tc_weight > 0:  # estimated (and logged) from the first step, weighted by tc_weight(step)
-        tc = total_correlation(z, mu, logvar, dataset_size)
+        tc = total_correlation(z, mu, logvar, dataset_size, tc_bank)
         # TC ≥ 0, but the batch estimate of log q(z) is biased low where posteriors overlap, and a
         # model rewarded for a negative estimate learns to blur its code: only a positive one counts.
         total = total + tc_weight(step, cfg) * tc.clamp_min(0.0)

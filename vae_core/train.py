@@ -20,7 +20,7 @@ from vae_core import distributed as ddp
 from vae_core.config import ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet, bucket_batches, collate, encode_sentences
 from vae_core.model import SentenceVAE, VAEOutput
-from vae_core.objective import beta_vae_loss, gaussian_kl
+from vae_core.objective import PosteriorBank, beta_vae_loss, gaussian_kl
 from vae_core.runs import (
     RunError,
     append_jsonl,
@@ -391,6 +391,9 @@ def _train(
             callbacks.on_eval(rec)
         return val
 
+    # recent posteriors for the TC estimate (per process; empty again after a resume)
+    bank = (PosteriorBank(train_cfg.tc_bank, model_cfg.latent_dim, device)
+            if train_cfg.tc_weight > 0 and train_cfg.tc_bank > 0 else None)
     net.train()
     t_start = time.time()
     start_step = int(state["step"])
@@ -425,7 +428,9 @@ def _train(
                     out = VAEOutput(out.mu.float(), out.logvar.float(), out.z.float(), out.recon_nll.float(),
                                     out.n_tokens)
                 parts = beta_vae_loss(out.recon_nll, out.mu, out.logvar, out.z, int(state["step"]),
-                                      train_cfg, total_steps, n_train)
+                                      train_cfg, total_steps, n_train, bank.get() if bank is not None else None)
+                if bank is not None:
+                    bank.add(out.mu, out.logvar)
                 diverged = not torch.isfinite(parts.total)
                 if ctx.active:  # every rank stops or fails at the same step
                     stop_now, diverged = ddp.any_rank(ctx, device, stop_now, diverged)

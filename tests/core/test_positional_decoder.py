@@ -1,5 +1,6 @@
 """The non-autoregressive (positional) decoder: likelihood, decoding, training and run round trip."""
 
+import json
 import math
 
 import pytest
@@ -128,7 +129,10 @@ def test_too_long_sentence_is_refused(vocab):
 
 def test_trains_saves_and_loads(tmp_path):
     mcfg = tiny_model_config(decoder="positional", decoder_layers=2)
-    train(tmp_path / "r", toy_corpus(4), mcfg, tiny_train_config(epochs=3, max_len=12))
+    train(tmp_path / "r", toy_corpus(4), mcfg,
+          tiny_train_config(epochs=3, max_len=12, tc_weight=1.0, tc_start=2, tc_warmup_steps=2, tc_bank=16))
+    tcs = [json.loads(line).get("tc") for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert any(t is not None and math.isfinite(t) for t in tcs)  # TC estimated (with the bank) and logged
     run = load_run(tmp_path / "r")
     assert run.model_config.decoder == "positional"
     assert run.model_config.max_positions == 13  # max_len + <eos>
