@@ -138,13 +138,12 @@ class SentenceVAE(nn.Module):
     def init_state(self, z: torch.Tensor):
         """Decoder initial state from z (B, D): (layers, B, H), or a (h, c) pair for LSTM.
 
-        Positional decoder: (log-probabilities of every position (P, B, V), position index (1, B));
-        both keep the batch in dimension 1, so beam search selects and repeats rows the same way.
+        Positional decoder: (h(z) (1, B, H), position index (1, B)); both keep the batch in
+        dimension 1, so beam search selects and repeats rows the same way.
         """
-        if self.positional:
-            P = self.cfg.max_positions
-            logp = torch.log_softmax(self.out(self.pos_decoder(z, P)), dim=-1)  # (B, P, V)
-            return logp.transpose(0, 1).contiguous(), torch.zeros(1, z.size(0), dtype=torch.long, device=z.device)
+        if self.positional:  # what every position shares, computed once; each step adds its position
+            zh = self.pos_decoder.z_in(z)  # (B, H)
+            return zh.unsqueeze(0), torch.zeros(1, z.size(0), dtype=torch.long, device=z.device)
         B, H, L = z.size(0), self.cfg.hidden_dim, self.cfg.decoder_layers
         init = torch.tanh(self.z_to_hidden(z))  # (B, n_init*H)
         if self.cfg.rnn_type == "lstm":
@@ -184,19 +183,20 @@ class SentenceVAE(nn.Module):
     def step(self, inputs: torch.Tensor, z: torch.Tensor, state):
         """One decoding step. inputs: (B,) ids, z: (B, D) → logits (B, V), new state.
 
-        The positional decoder ignores `inputs`: it returns position t's log-probabilities (a fresh
-        tensor; callers may write to it), and only <eos> past its last position.
+        The positional decoder ignores `inputs`: it returns position t's logits (a fresh tensor;
+        callers may write to it), and only <eos> past its last position.
         """
         if self.positional:
-            logp, t = state
-            P, B, V = logp.shape
+            zh, t = state
+            B = zh.size(1)
             pos = int(t[0, 0]) if t.numel() else 0
-            if pos < P:
-                logits = logp[pos].clone()  # (B, V)
+            if pos < self.cfg.max_positions:
+                hidden = self.pos_decoder.mix(zh[0] + self.pos_decoder.position.weight[pos])  # (B, H)
+                logits = self.out(hidden)  # (B, V)
             else:
-                logits = torch.full((B, V), float("-inf"), dtype=logp.dtype, device=logp.device)
+                logits = torch.full((B, self.cfg.vocab_size), float("-inf"), dtype=zh.dtype, device=zh.device)
                 logits[:, EOS_ID] = 0.0
-            return logits, (logp, t + 1)
+            return logits, (zh, t + 1)
         emb = self.embedding(inputs).unsqueeze(1)  # (B, 1, E)
         if self.cfg.z_to_inputs:
             emb = torch.cat([emb, z.unsqueeze(1)], dim=-1)  # (B, 1, E+D)
