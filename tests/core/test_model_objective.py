@@ -7,7 +7,12 @@ from tests.core.helpers import TOY, tiny_model_config, tiny_train_config
 from vae_core.corpus import collate, encode_sentences
 from vae_core.model import SentenceVAE, parameter_count
 from vae_core.objective import PosteriorBank, beta_vae_loss, capacity, gaussian_kl, kl_weight, tc_weight, total_correlation
+from vae_core.synthetic import FACTORS
 from vae_core.text import Vocab, tokenize
+
+
+FACTOR_SIZES = [len(v) for v in FACTORS.values()]  # 6, 6, 6, 4, 3, 2, 2, 2: the built-in corpus
+N_TRAIN = 18_662  # its training split
 
 
 @pytest.fixture
@@ -158,11 +163,25 @@ def test_schedules_at_known_steps():
     assert capacity(0, cap) == 0 and capacity(50, cap) == 5.0 and capacity(1000, cap) == 10.0
 
 
+def _loss_inputs(b: int, d: int, scale: float):
+    """recon (b,) = 5 nats, posteriors N(mu, 1) with mu ~ N(0, scale²), and z drawn from them."""
+    mu, logvar = torch.randn(b, d) * scale, torch.zeros(b, d)
+    z = mu + torch.randn(b, d)
+    return torch.full((b,), 5.0), mu, logvar, z
+
+
+def _factorised_code(n: int, sigma: float, gen: torch.Generator):
+    """n codes of the 8 synthetic factors, one per dimension: each value at the centre of an equal-mass
+    slice of N(0, 1), posterior s.d. sigma. Returns mu (n, 8), logvar (n, 8) and noise eps ~ N(0, sigma²)."""
+    values = torch.stack([torch.randint(k, (n,), generator=gen) for k in FACTOR_SIZES], 1).float()  # (n, 8)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    mu = torch.stack([normal.icdf((values[:, i] + 0.5) / k) for i, k in enumerate(FACTOR_SIZES)], 1)
+    return mu, torch.full_like(mu, 2 * math.log(sigma)), torch.randn(mu.shape, generator=gen) * sigma
+
+
 def test_loss_parts_free_bits_capacity_and_tc():
     torch.manual_seed(0)
-    mu, logvar = torch.randn(8, 4) * 0.1, torch.zeros(8, 4)
-    z = mu + torch.randn(8, 4)
-    recon = torch.full((8,), 5.0)
+    recon, mu, logvar, z = _loss_inputs(8, 4, 0.1)
     parts = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(beta=2.0), 100, 1000)
     assert parts.total.item() == pytest.approx(5.0 + 2.0 * parts.kl.item(), rel=1e-5)
     assert parts.kl_per_dim.shape == (4,)
@@ -180,9 +199,7 @@ def test_loss_parts_free_bits_capacity_and_tc():
 def test_a_negative_tc_estimate_is_not_rewarded():
     """Broad, overlapping posteriors make the batch estimate negative; the loss must not go down for it."""
     torch.manual_seed(0)
-    mu, logvar = torch.randn(64, 4) * 0.3, torch.zeros(64, 4)
-    z = mu + torch.randn(64, 4)
-    recon = torch.full((64,), 5.0)
+    recon, mu, logvar, z = _loss_inputs(64, 4, 0.3)
     parts = beta_vae_loss(recon, mu, logvar, z, 0, tiny_train_config(tc_weight=5.0), 100, 100_000)
     assert parts.tc.item() < 0  # the estimate is below zero here
     assert parts.total.item() == pytest.approx(5.0 + parts.weighted_kl.item(), rel=1e-6)
@@ -195,9 +212,7 @@ def test_tc_weight_starts_late_and_ramps():
     assert tc_weight(50, tiny_train_config(tc_weight=3.0, tc_start=50)) == 3.0  # no ramp: a step at tc_start
     assert tc_weight(500, tiny_train_config(tc_weight=0.0, tc_start=1)) == 0.0
     torch.manual_seed(0)
-    mu, logvar = torch.randn(8, 4), torch.zeros(8, 4)
-    z = mu + torch.randn(8, 4)
-    recon = torch.full((8,), 5.0)
+    recon, mu, logvar, z = _loss_inputs(8, 4, 1.0)
     before = beta_vae_loss(recon, mu, logvar, z, 50, cfg, 1000, 1000)
     mid = beta_vae_loss(recon, mu, logvar, z, 200, cfg, 1000, 1000)
     assert before.tc is not None  # still estimated (and logged) before it counts
@@ -227,17 +242,12 @@ def test_total_correlation_of_a_factorised_discrete_code_is_near_zero():
     the diagonal, give ~5 nats here.)
     """
     gen = torch.Generator().manual_seed(0)
-    sizes, n_data, sigma = [6, 6, 6, 4, 3, 2, 2, 2], 18_662, 0.05
-    normal = torch.distributions.Normal(0.0, 1.0)
     rot, _ = torch.linalg.qr(torch.randn(8, 8, generator=gen))
     fac, mixed = [], []
     for _ in range(10):
-        values = torch.stack([torch.randint(k, (64,), generator=gen) for k in sizes], 1).float()  # (64, 8)
-        mu = torch.stack([normal.icdf((values[:, i] + 0.5) / k) for i, k in enumerate(sizes)], 1)
-        logvar = torch.full_like(mu, 2 * math.log(sigma))
-        eps = torch.randn(mu.shape, generator=gen) * sigma
-        fac.append(float(total_correlation(mu + eps, mu, logvar, n_data)))
-        mixed.append(float(total_correlation(mu @ rot + eps, mu @ rot, logvar, n_data)))
+        mu, logvar, eps = _factorised_code(64, 0.05, gen)
+        fac.append(float(total_correlation(mu + eps, mu, logvar, N_TRAIN)))
+        mixed.append(float(total_correlation(mu @ rot + eps, mu @ rot, logvar, N_TRAIN)))
     assert abs(sum(fac) / 10) < 1.0
     assert sum(mixed) / 10 > 8.0
 
@@ -261,18 +271,11 @@ def test_posterior_bank_keeps_the_most_recent_rows():
 def test_a_bank_of_posteriors_shrinks_the_bias_of_overlapping_codes():
     """Broad posteriors of a factorised code: the batch-only estimate is biased low; a bank of 4096 fixes most of it."""
     gen = torch.Generator().manual_seed(1)
-    sizes, n_data, sigma = [6, 6, 6, 4, 3, 2, 2, 2], 18_662, 0.3
-    normal = torch.distributions.Normal(0.0, 1.0)
-
-    def codes(n):
-        values = torch.stack([torch.randint(k, (n,), generator=gen) for k in sizes], 1).float()
-        mu = torch.stack([normal.icdf((values[:, i] + 0.5) / k) for i, k in enumerate(sizes)], 1)
-        return mu + torch.randn(mu.shape, generator=gen) * sigma, mu, torch.full_like(mu, 2 * math.log(sigma))
-
     alone, banked = [], []
     for _ in range(5):
-        z, mu, logvar = codes(64 + 4096)
-        alone.append(float(total_correlation(z[:64], mu[:64], logvar[:64], n_data)))
-        banked.append(float(total_correlation(z[:64], mu[:64], logvar[:64], n_data, (mu[64:], logvar[64:]))))
+        mu, logvar, eps = _factorised_code(64 + 4096, 0.3, gen)
+        z = mu + eps
+        alone.append(float(total_correlation(z[:64], mu[:64], logvar[:64], N_TRAIN)))
+        banked.append(float(total_correlation(z[:64], mu[:64], logvar[:64], N_TRAIN, (mu[64:], logvar[64:]))))
     assert sum(alone) / 5 < -1.0  # well below the true TC of 0
     assert abs(sum(banked) / 5) < 0.5
