@@ -70,12 +70,15 @@ class PositionalDecoder(nn.Module):
             mix += [nn.Linear(H, H), nn.GELU()]
         self.mix = nn.Sequential(*mix)
 
+    def at(self, zh: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Hidden states from h(z) and position embeddings that broadcast with it (e.g. (B, 1, H) + (T, H))."""
+        return self.mix(zh + pos)
+
     def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
         """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
         if T > self.position.num_embeddings:
             raise ValueError(f"this decoder emits at most {self.position.num_embeddings} positions, asked for {T}")
-        pos = self.position.weight[:T]  # (T, H)
-        return self.mix(self.z_in(z).unsqueeze(1) + pos.unsqueeze(0))  # (B, T, H)
+        return self.at(self.z_in(z).unsqueeze(1), self.position.weight[:T])  # (B, T, H)
 
 
 class SentenceVAE(nn.Module):
@@ -191,7 +194,7 @@ class SentenceVAE(nn.Module):
             B = zh.size(1)
             pos = int(t[0, 0]) if t.numel() else 0
             if pos < self.cfg.max_positions:
-                hidden = self.pos_decoder.mix(zh[0] + self.pos_decoder.position.weight[pos])  # (B, H)
+                hidden = self.pos_decoder.at(zh[0], self.pos_decoder.position.weight[pos])  # (B, H)
                 logits = self.out(hidden)  # (B, V)
             else:
                 logits = torch.full((B, self.cfg.vocab_size), float("-inf"), dtype=zh.dtype, device=zh.device)
