@@ -72,7 +72,8 @@ def main() -> None:
         for f in ("optimizer.safetensors", "trainer.json", "best.safetensors", "train.log"):
             (out / f).unlink(missing_ok=True)
         meta = {"command": "python -m vae_core train " + " ".join(cmd[4:]), "train_seconds": round(seconds),
-                "machine": os.environ.get("MACHINE_NOTE", "2-core x86_64 CPU (shared; other jobs running), torch 2.13.0 CPU")}
+                "machine": os.environ.get("MACHINE_NOTE",
+                                          "2-core x86_64 CPU (shared; other jobs running), torch 2.13.0 CPU")}
         (out / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         run([sys.executable, "-m", "vae_core", "eval", str(out.relative_to(ROOT)), "--nll-samples",
              str(a.nll_samples), "--json"])

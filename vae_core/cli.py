@@ -84,7 +84,8 @@ def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     tcfg = TrainConfig(
         beta=a.beta, schedule=a.schedule, warmup_steps=a.warmup_steps, cycles=a.cycles, cycle_ratio=a.cycle_ratio,
         capacity_max=a.capacity_max, capacity_steps=a.capacity_steps, gamma=a.gamma, free_bits=a.free_bits,
-        tc_weight=a.tc_weight, tc_start=a.tc_start, tc_warmup_steps=a.tc_warmup_steps, tc_bank=a.tc_bank, epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
+        tc_weight=a.tc_weight, tc_start=a.tc_start, tc_warmup_steps=a.tc_warmup_steps, tc_bank=a.tc_bank,
+        epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
         optimizer=a.optimizer, grad_clip=a.grad_clip, seed=a.seed, max_len=a.max_len, min_freq=a.min_freq,
         max_vocab=a.max_vocab, lowercase=a.lowercase, eval_every=a.eval_every, log_every=a.log_every,
     )

@@ -6,10 +6,17 @@ import torch
 from tests.core.helpers import TOY, tiny_model_config, tiny_train_config
 from vae_core.corpus import collate, encode_sentences
 from vae_core.model import SentenceVAE, parameter_count
-from vae_core.objective import PosteriorBank, beta_vae_loss, capacity, gaussian_kl, kl_weight, tc_weight, total_correlation
+from vae_core.objective import (
+    PosteriorBank,
+    beta_vae_loss,
+    capacity,
+    gaussian_kl,
+    kl_weight,
+    tc_weight,
+    total_correlation,
+)
 from vae_core.synthetic import FACTORS
 from vae_core.text import Vocab, tokenize
-
 
 FACTOR_SIZES = [len(v) for v in FACTORS.values()]  # 6, 6, 6, 4, 3, 2, 2, 2: the built-in corpus
 N_TRAIN = 18_662  # its training split
