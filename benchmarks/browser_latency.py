@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -24,16 +23,16 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.conftest import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
+    DECODED,
     VIEWPORT,
+    Z_SLIDER,
     main,
     open_app_page,
+    press_until_changed,
     serve,
     wait_idle,
     wait_rerun,
 )
-
-DECODED = '[data-testid="stMain"] .vae-sentence'
-Z_SLIDER = re.compile(r"^z\d+ · KL")
 
 # The reference in the same run: a bare Streamlit page with one slider and one line of text, which
 # shows what Streamlit itself costs per slider move on this machine (the floor under any app).
@@ -56,18 +55,11 @@ def measure_slider(page, presses: int) -> tuple[list[float], int]:
         key = "End" if (i // n) % 2 == 0 else "Home"
         i += 1
         before = decoded.inner_text().strip()
-        thumb.focus()
-        start = time.monotonic()
-        thumb.press(key)
-        try:
-            page.wait_for_function(
-                "([sel, before]) => { const e = document.querySelector(sel);"
-                " return e && e.innerText.trim() !== before; }",
-                arg=[DECODED, before], timeout=5000, polling="raf",
-            )
-            times.append((time.monotonic() - start) * 1000)
-        except Exception:  # noqa: BLE001 - this move decoded the same sentence
+        seconds = press_until_changed(page, thumb, key, before, timeout_ms=5000)
+        if seconds is None:  # this move decoded the same sentence
             unchanged += 1
+        else:
+            times.append(seconds * 1000)
         wait_idle(page, timeout=30, settle=0.15)
     return sorted(times), unchanged
 

@@ -381,6 +381,28 @@ def wait_rerun(page, timeout: float = PAGE_TIMEOUT_S) -> None:
     wait_idle(page, timeout)
 
 
+# The Sliders page's decoded sentence (ui.widgets.sentence_block) and its z-sliders ("z{d} · KL {kl:.2f}").
+DECODED = '[data-testid="stMain"] .vae-sentence'
+Z_SLIDER = re.compile(r"^z\d+ · KL")
+
+
+def press_until_changed(page, thumb, key: str, before: str, timeout_ms: float) -> float | None:
+    """Focus a slider thumb and press `key`; seconds until the decoded sentence differs from `before`,
+    or None when it has not within timeout_ms (the move decoded the same sentence)."""
+    thumb.focus()
+    start = time.monotonic()
+    thumb.press(key)
+    try:
+        page.wait_for_function(
+            "([sel, before]) => { const e = document.querySelector(sel);"
+            " return e && e.innerText.trim() !== before; }",
+            arg=[DECODED, before], timeout=timeout_ms, polling="raf",
+        )
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: nothing changed
+        return None
+    return time.monotonic() - start
+
+
 def assert_no_error(page) -> None:
     """Fail when the page shows an exception box (uncaught exception, st.exception) or an st.error alert."""
     exceptions = page.locator('[data-testid="stException"], .stException')

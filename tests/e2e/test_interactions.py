@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
-from .conftest import assert_no_error, main, open_app_page, save_screenshot, set_slider, wait_idle, wait_rerun
+from .conftest import (
+    DECODED,
+    Z_SLIDER,
+    assert_no_error,
+    main,
+    open_app_page,
+    press_until_changed,
+    save_screenshot,
+    set_slider,
+    wait_idle,
+    wait_rerun,
+)
 
 pytestmark = pytest.mark.e2e
 
 SENTENCE = "the pilots will not follow the red horse ."  # a sentence of the built-in corpus
 OTHER = "the doctor sees the small cat ."
-DECODED = '[data-testid="stMain"] .vae-sentence'  # ui.widgets.sentence_block: the Sliders page's decoded sentence
-Z_SLIDER = re.compile(r"^z\d+ · KL")  # app_pages/sliders.py labels: "z{d} · KL {kl:.2f}"
 
 
 def _type(page, label: str, text: str) -> None:
@@ -41,21 +49,10 @@ def test_sliders_moving_one_slider_changes_the_decoded_sentence(app_page, app_se
     for i in range(sliders.count()):  # the first active dimension normally does it; a collapsed one may not
         thumb = sliders.nth(i).locator('input[type="range"]')
         for key in ("End", "Home"):
-            thumb.focus()
-            start = time.monotonic()
-            thumb.press(key)
-            try:
-                page.wait_for_function(
-                    "([sel, before]) => { const e = document.querySelector(sel);"
-                    " return e && e.innerText.trim() !== before; }",
-                    arg=[DECODED, before],
-                    timeout=10_000,
-                )
-            except Exception:  # noqa: BLE001 - this move decoded the same sentence: try the next one
-                wait_idle(page, timeout=30, settle=0.2)
-                continue
-            changed_after = time.monotonic() - start
-            break
+            changed_after = press_until_changed(page, thumb, key, before, timeout_ms=10_000)
+            if changed_after is not None:
+                break
+            wait_idle(page, timeout=30, settle=0.2)  # this move decoded the same sentence: try the next one
         if changed_after is not None:
             break
     assert changed_after is not None, f"no slider move changed the decoded sentence {before!r}"
