@@ -50,11 +50,7 @@ if not sources:
         "measure the latent space on your own sentences."
     )
     st.stop()
-if upload is not None and st.session_state.get("dis_upload_seen") != upload.subset_id:
-    st.session_state["dis_upload_seen"] = upload.subset_id
-    st.session_state["w_dis_source"] = "upload"
-if st.session_state.get("w_dis_source") not in sources:
-    st.session_state["w_dis_source"] = sources[0]
+analysis.preselect_source(sources, upload, "w_dis_source", "dis_upload_seen")
 c1, c2 = st.columns([2, 3])
 source = c1.radio("Sentences", sources, format_func=SOURCES.get, horizontal=True, key="w_dis_source")
 total = len(upload) if source == "upload" else len(corpus.test)

@@ -50,11 +50,7 @@ if not sources:
         "sentences above to map them."
     )
     st.stop()
-if upload is not None and st.session_state.get("map_upload_seen") != upload.subset_id:
-    st.session_state["map_upload_seen"] = upload.subset_id  # a new file: map it
-    st.session_state["w_map_source"] = "upload"
-if st.session_state.get("w_map_source") not in sources:
-    st.session_state["w_map_source"] = sources[0]
+analysis.preselect_source(sources, upload, "w_map_source", "map_upload_seen")
 source = st.radio("Sentences", sources, format_func=SOURCES.get, horizontal=True, key="w_map_source")
 if source == "upload":
     total = len(upload)

@@ -225,6 +225,16 @@ def _parse_upload(digest: str, fmt: str, name: str, text_column: str | None, _da
     return parse_text(_data, fmt, name, text_column, max_bytes=UPLOAD_MAX_BYTES)
 
 
+def preselect_source(sources: list[str], upload: Subset | None, radio_key: str, seen_key: str) -> None:
+    """Set the sentence-source radio before it is drawn: a newly uploaded file selects "upload" (once per
+    file), and a choice that is no longer offered falls back to the first source."""
+    if upload is not None and st.session_state.get(seen_key) != upload.subset_id:
+        st.session_state[seen_key] = upload.subset_id
+        st.session_state[radio_key] = "upload"
+    if st.session_state.get(radio_key) not in sources:
+        st.session_state[radio_key] = sources[0]
+
+
 def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
     """A CSV/TSV uploader (a text column + label columns); returns the parsed sentences, or None.
 
