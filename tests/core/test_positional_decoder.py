@@ -9,7 +9,7 @@ import torch
 from tests.core.helpers import TOY, tiny_model_config, tiny_train_config, toy_corpus
 from vae_core.config import DecodeConfig, ModelConfig
 from vae_core.corpus import collate, encode_sentences
-from vae_core.decode import beam_decode, decode, greedy_decode, sample_decode
+from vae_core.decode import _greedy_positional, _greedy_steps, beam_decode, decode, greedy_decode, sample_decode
 from vae_core.metrics import importance_sampled_nll
 from vae_core.model import SentenceVAE, parameter_count
 from vae_core.runs import load_run
@@ -101,6 +101,27 @@ def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab):
     assert beam1.ids == res.ids
     wide = beam_decode(m, z, vocab, beam_width=4, length_penalty=0.0)
     assert all(w >= g - 1e-4 for w, g in zip(wide.scores, res.scores, strict=True))
+
+
+@pytest.mark.parametrize("max_len", [1, 3, 6, 40])
+def test_one_pass_greedy_equals_step_by_step(vocab, max_len):
+    """The batched greedy path for positional decoders gives the step loop's ids and scores exactly,
+    for codes near the prior and far outside it (which rarely emit <eos>), and max_len below, at and
+    above the decoder's 6 positions."""
+    m = _model(vocab, positions=6)
+    torch.manual_seed(1)
+    z = torch.cat([torch.randn(8, 4), torch.randn(8, 4) * 6])
+    fast = greedy_decode(m, z, vocab, max_len=max_len)
+    slow = _greedy_steps(m, z, vocab, max_len=max_len)
+    assert fast.ids == slow.ids
+    assert fast.texts == slow.texts
+    assert fast.scores == pytest.approx(slow.scores, abs=1e-5)
+    for chunk in (1, 2, 5):  # several passes, stopping once every row has its <eos>
+        chunked = _greedy_positional(m, z, vocab, max_len, chunk=chunk)
+        assert chunked.ids == slow.ids
+        assert chunked.scores == pytest.approx(slow.scores, abs=1e-5)
+    assert any(len(r) == min(max_len, 6) for r in fast.ids)  # some rows ran to the end without <eos>
+    assert any(len(r) < min(max_len, 6) for r in fast.ids) or max_len == 1
 
 
 def test_sampling_is_seeded_and_scores_match_nll(vocab):
