@@ -154,22 +154,67 @@ hidden 256, two per-position layers, batch 64, 12–14 epochs, whole test split)
 | K13 with latent 16 | | 6 active units, MIG 0.26, only the object owned, exact match 91% |
 | K13 with a bank of 8,192 | | stopped at step 1,440 of 4,088 for lack of time (the larger bank halves the speed) |
 
+### Third round: 24 recipes on a GPU
+
+One session of this project was lent an NVIDIA H100 for 15 minutes. The trainings below ran there as
+separate `python -m vae_core train ... --device cuda` processes sharing the GPU (torch 2.11.0+cu130): first 16
+at once (~9,100 tokens/s each; a time limit stopped them at step ~3,300 of 4,088, epoch 11 of 14, except v06),
+then 8 at once (~15,500 tokens/s each, all 14 epochs in ~157 s). All were evaluated on the whole test split
+with the same traversal test as the cards. Base recipe: `positional-tc5`'s; "bank 16k" = `--tc-bank 16384`.
+
+| run | change from the base | outcome |
+|---|---|---|
+| v00, v01, v02 (epoch 11) | seeds 0, 1, 2 | owned: none / object / object + adjective; MIG 0.38 / 0.61 / 0.43; exact match 99% / 93% / 95% |
+| v03, v04, v05 (epoch 11) | bank 16k, seeds 0, 1, 2 | owned: none / none / object; MIG 0.49 / 0.58 / 0.40 |
+| p3, p4 | bank 16k, seeds 3, 4, all 14 epochs | nothing owned; MIG 0.32 / 0.46; exact match 74% / 81% |
+| v06 | batch 128 + bank 16k (finished) | exact match 100%, KL 12.2, MIG 0.15: with half the steps the code stayed dense |
+| v07, v14 | TC 8 / TC 10 (bank 16k) | MIG 0.47 / 0.54, exact match 71% / 63%, nothing owned |
+| v08, v09 | latent 10 / 8 (bank 16k) | MIG 0.63 / 0.54, exact match 61% / 44%, nothing owned |
+| v10, v11, v12 | 20 epochs (stopped at 11) / β 0.25 / 3 decoder layers | MIG 0.51 / 0.48 / 0.49, nothing owned |
+| v15 | hidden 512 (bank 16k) | MIG 0.59, object and adjective owned, exact match 91% |
+| r0 | **autoregressive** 2-layer GRU decoder, word dropout 0.5, TC 5, bank 16k | exact match 98.2%, prior samples 99.8% valid / 97.1% distinct, interpolation paths 100% (500 pairs), KL 7.8, 12 active units, MIG 0.38; object and adjective owned |
+| r1 | r0, seed 1 | exact match 98.0%, paths 100%, MIG 0.29; **subject** (0.82 alone) and verb (0.85) owned — the only run in which the subject was |
+| r2 → `gru-tc5` | r0 with word dropout 0.6 | exact match 97.4%, prior samples 99.6% / 96.1%, paths 100%, MIG 0.52; object and adjective owned; a subject dimension changes the subject alone on 96% of its changing steps but changes something on only 20% |
+| r3, r4, r5 | r0 with TC 8 / latent 16 / β 0.5 | MIG 0.37 / 0.33 / 0.49; exact match 91% / 89% / 99%; object (and adjective for r3) owned |
+| r2 on this CPU, seeds 0 and 1 | the same command with `--device cpu` (60 min each, two at once) | seed 0: exact match 92.8%, prior samples 99.7% / 96.5%, paths 100%, MIG 0.47, verb (0.89) and object (1.00) owned; seed 1: exact match 70.0%, paths 100%, MIG 0.32, nothing owned |
+
+What this round showed:
+- The seed moves the owned factors as much as any change of recipe: three seeds of one recipe own 0, 1
+  and 2 factors. `positional-tc5`'s three owned factors are a favourable draw of its recipe (its CPU run,
+  reproduced exactly by the script), not what the recipe gives on average; two more seeds with a larger
+  bank owned none.
+- With the corrected TC estimator, the autoregressive decoder does what the first round could not: every
+  reconstruction target with room to spare (paths 100% where `capacity-c20` has 92%) and MIG up to 0.52,
+  with two factors owned in most seeds. Its slider moves almost never produce an ungrammatical sentence
+  (at most 1% invalid traversal steps in any dimension), which the positional decoder cannot promise.
+- r2 is shipped as `gru-tc5`, trained on the GPU. CUDA draws other random numbers than the CPU (dropout
+  masks, the reparameterisation noise), so the same command on a CPU trains another draw of the recipe:
+  the two CPU seeds above span what to expect (exact match 70–93%, MIG 0.32–0.47, 0–2 factors owned).
+  `python scripts/shipped_models.py --only gru-tc5` runs it with `--device cuda` where a GPU is present
+  and says so when it falls back to the CPU.
+
 ### Against the issue's targets
 
-- Best-reconstructing model, `capacity-c20`: exact match 96.9% (target ≥ 95%), prior samples 96.5% valid
-  (≥ 95%) and 95.3% distinct (≥ 90%), interpolation paths 92.0% fully valid over 500 test pairs (target ≥ 90%;
-  95% interval 89.3–94.1%). The first card reported 88% over 50 pairs, an interval of 76–94%: the
-  measurement, not the model, changed (`vae_core.evaluate` now draws 500 pairs). `positional-tc5`
-  reconstructs as well (97.4%) but its samples and paths are less often grammatical (85% and 60%): its words
-  are predicted independently given z.
+- Best-reconstructing model, `gru-tc5`: exact match 97.4% (target ≥ 95%), prior samples 99.6% valid
+  (≥ 95%) and 96.1% distinct (≥ 90%), interpolation paths 100% fully valid over 500 test pairs (target ≥ 90%;
+  95% interval 99.2–100%), NLL 10.21 nats against the corpus entropy of 9.94. It also has MIG 0.52 and owns
+  the object and the adjective. `capacity-c20` meets the same targets more narrowly (96.9%, 96.5% / 95.3%,
+  paths 92.0%, interval 89.3–94.1%; the first card's 88% was over 50 pairs). `positional-tc5` reconstructs
+  as well (97.4%) but its samples and paths are less often grammatical (85% and 60%): its words are predicted
+  independently given z.
 - Most disentangled model, `positional-tc5`: MIG 0.58 on its active dimensions (target ≥ 0.5); three factors
   owned by one dimension each (verb, object, adjective: 88%, 93% and 96% of changing steps change that factor
   alone) against a target of four. The subject is split over two dimensions (78% and 70% alone), with the
   grammatical number mixed in — the subject word ("doctor" / "doctors") carries both, so the encoder's
   natural axis is the word, not the factor. Number, polarity and mood are each captured by one dimension in
-  the code (MIG 0.73, 0.81, 0.85) but, having two values, cannot pass the 30%-of-steps test.
-- Not tried for lack of time: a larger bank or batch for the TC estimate, more latent dimensions with a
-  stronger TC penalty, and the same TC recipe with the autoregressive decoder.
+  the code (MIG 0.73, 0.81, 0.85) but, having two values, cannot pass the 30%-of-steps test. The third round
+  showed this is a good draw of the recipe: 8 more runs of it (seeds 0–4, banks of 4,096 and 16,384, six of
+  them stopped at epoch 11) owned 0–2 factors. No run in the three rounds owned four; the subject was owned
+  once (r1, with the verb).
+- Tried in the third round and not better for owned factors: a bank of 16,384, batch 128, TC 8 and 10,
+  latent 8, 10 and 16, β 0.25 and 0.5, 3 decoder layers, hidden 512, 20 epochs. Not tried: seeds in bulk
+  (picking the best of many seeds would fit the target by selection rather than by recipe), and objectives
+  that separate the subject's lemma from its number (supervision of any kind is outside the issue's frame).
 """
 
 
@@ -179,16 +224,18 @@ def main() -> None:
         "# Shipped models",
         "",
         "Runs trained by this project's own CLI on the built-in corpus (`vae_core.synthetic`: 20,736 sentences, "
-        "8 factors). Together they show the β trade-off: a reconstructing code, a factorised one, and a "
-        "collapsed one. Reproduce all of them from scratch with `python scripts/shipped_models.py` "
-        "(figures below were measured by `python -m vae_core eval --nll-samples 500` on the test split).",
+        "8 factors). Together they show the β trade-off: a reconstructing code (`capacity-c20`), a factorised "
+        "one (`positional-tc5`), one that does both in part (`gru-tc5`), and a collapsed one. Reproduce them "
+        "from scratch with `python scripts/shipped_models.py` (figures below were measured by "
+        "`python -m vae_core eval --nll-samples 500` on the test split).",
         "",
         f"The app opens `{DEFAULT}` first (`models/DEFAULT`): its sliders show interpretable factors best — "
         "separate dimensions change the verb, the object and the adjective alone — and it still gives back "
-        "97% of the sentences you type, so every slider starts from your own sentence. `capacity-c20` "
-        "reconstructs as well with an autoregressive decoder whose samples and interpolation paths stay "
-        "grammatical more often, but each of its dimensions changes several factors at once; "
-        "`beta4-collapsed` shows posterior collapse.",
+        "97% of the sentences you type, so every slider starts from your own sentence. `gru-tc5` reconstructs "
+        "as well with an autoregressive decoder whose samples, slider moves and interpolation paths stay "
+        "grammatical (99.6%, 100% of paths); two of its dimensions own the object and the adjective, and the "
+        "others mix factors. `capacity-c20` reconstructs too, but each of its dimensions changes several factors "
+        "at once; `beta4-collapsed` shows posterior collapse.",
         "",
     ]
     text = "\n".join(head + [card(n) + "\n" for n in names]) + "\n" + HOW
