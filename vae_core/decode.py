@@ -52,9 +52,9 @@ def _check_z(model: SentenceVAE, z: torch.Tensor) -> torch.Tensor:
 
 
 def _mask_never(logits: torch.Tensor) -> torch.Tensor:
-    """Logits (B, V) with <pad> and <bos> set to -inf (in place: the tensor is a fresh step output)."""
-    logits[:, PAD_ID] = _NEG_INF
-    logits[:, BOS_ID] = _NEG_INF
+    """Logits (..., V) with <pad> and <bos> set to -inf (in place: the tensor is a fresh model output)."""
+    logits[..., PAD_ID] = _NEG_INF
+    logits[..., BOS_ID] = _NEG_INF
     return logits
 
 
@@ -120,14 +120,14 @@ def _greedy_positional(
         zh = model.pos_decoder.z_in(z).unsqueeze(1)  # (B, 1, H)
         positions = model.pos_decoder.position.weight
         tokens, logps = [], []
+        finished = torch.zeros(z.size(0), dtype=torch.bool, device=z.device)  # (B,) has emitted <eos>
         for t0 in range(0, T, chunk):
-            logits = model.out(model.pos_decoder.at(zh, positions[t0:min(T, t0 + chunk)]))  # (B, C, V)
-            logits[..., PAD_ID] = _NEG_INF
-            logits[..., BOS_ID] = _NEG_INF
+            logits = _mask_never(model.out(model.pos_decoder.at(zh, positions[t0:min(T, t0 + chunk)])))  # (B, C, V)
             token = logits.argmax(dim=-1)  # (B, C)
             tokens.append(token)
             logps.append(torch.log_softmax(logits, dim=-1).gather(2, token.unsqueeze(2)).squeeze(2))
-            if bool((torch.cat(tokens, dim=1) == EOS_ID).any(dim=1).all()):
+            finished |= (token == EOS_ID).any(dim=1)
+            if bool(finished.all()):
                 break
         token, logp = torch.cat(tokens, dim=1), torch.cat(logps, dim=1)  # (B, T')
         is_eos = (token == EOS_ID).long()
