@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 
@@ -57,8 +59,6 @@ GPU_TRAINED = {"gru-tc5"}
 
 
 def _machine(gpu: bool) -> str:
-    import torch
-
     if gpu:
         return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, --device cuda"
     return f"{os.cpu_count()}-core CPU, torch {torch.__version__}"
@@ -86,8 +86,6 @@ def main() -> None:
         out = MODELS / name
         device = []
         if name in GPU_TRAINED:
-            import torch
-
             if torch.cuda.is_available():
                 device = ["--device", "cuda"]
             else:
