@@ -214,10 +214,13 @@ with c2:
                        help="GRU trains a little faster; LSTM is the classic choice (Bowman et al. 2016).")
     decoder = st.selectbox("Decoder", list(DECODERS), index=list(DECODERS).index(m0.decoder), key="train_decoder",
                            format_func=lambda d: {"rnn": "RNN (autoregressive)",
-                                                  "positional": "positional (non-autoregressive)"}[d],
+                                                  "positional": "positional (non-autoregressive)",
+                                                  "additive": "additive (non-autoregressive, one term per dimension)"}[d],
                            help="positional: each word is predicted from z and its position alone, so z has to "
                                 "carry the whole sentence (no posterior collapse; each dimension's effect is "
-                                "easier to read). RNN: the classic Sentence-VAE decoder.")
+                                "easier to read). additive: the same, with word scores that are a sum of one "
+                                "term per latent dimension, so a dimension can only add its own evidence "
+                                "(favours one factor per dimension). RNN: the classic Sentence-VAE decoder.")
     word_dropout = st.slider("Word dropout", 0.0, 1.0, float(m0.word_dropout), 0.05, key="train_word_dropout",
                              help="Chance a decoder input word becomes <unk>: makes the decoder rely on z.")
 with c3:

@@ -34,6 +34,9 @@ def card(name: str) -> str:
         f"Model: {m['rnn_type'].upper()} {'bidirectional ' if m['bidirectional'] else ''}encoder, "
         + (f"positional (non-autoregressive) MLP decoder with {m.get('decoder_layers', 1)} per-position layers, "
            if m.get("decoder") == "positional" else
+           f"additive (non-autoregressive) decoder: word logits a sum of one {m.get('decoder_layers', 1)}-layer "
+           f"network per latent dimension, "
+           if m.get("decoder") == "additive" else
            f"{m['rnn_type'].upper()} decoder, word dropout {m['word_dropout']}, ")
         + f"embed {m['embed_dim']}, hidden {m['hidden_dim']}, latent {m['latent_dim']}; objective: "
         f"schedule {t['schedule']}, β {t['beta']}, C_max {t['capacity_max']}, γ {t['gamma']}, TC weight "

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from vae_core.config import SCHEDULES, ModelConfig, TrainConfig
+from vae_core.config import DECODERS, SCHEDULES, ModelConfig, TrainConfig
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -40,8 +40,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--word-dropout", type=float, default=m.word_dropout)
     p.add_argument("--embed-dropout", type=float, default=m.embed_dropout)
     p.add_argument("--no-z-inputs", action="store_true", help="z only sets the decoder's initial state")
-    p.add_argument("--decoder", choices=("rnn", "positional"), default=m.decoder,
-                   help="rnn: autoregressive; positional: non-autoregressive, each word from z and its position")
+    p.add_argument("--decoder", choices=DECODERS, default=m.decoder,
+                   help="rnn: autoregressive; positional: non-autoregressive, each word from z and its position; "
+                        "additive: non-autoregressive with word logits a sum of one term per latent dimension")
     # objective and optimisation
     p.add_argument("--beta", type=float, default=t.beta)
     p.add_argument("--schedule", choices=SCHEDULES, default=t.schedule)

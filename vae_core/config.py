@@ -14,10 +14,11 @@ Schedule = Literal["constant", "linear", "sigmoid", "cyclical", "capacity"]
 Optimizer = Literal["adam", "sgd"]
 Strategy = Literal["greedy", "beam", "sample"]
 
-Decoder = Literal["rnn", "positional"]
+Decoder = Literal["rnn", "positional", "additive"]
 
 RNN_TYPES = ("gru", "lstm")
-DECODERS = ("rnn", "positional")
+DECODERS = ("rnn", "positional", "additive")
+NON_AUTOREGRESSIVE = ("positional", "additive")  # decoders that predict each word from z and its position
 SCHEDULES = ("constant", "linear", "sigmoid", "cyclical", "capacity")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("greedy", "beam", "sample")
@@ -68,8 +69,10 @@ class ModelConfig:
     z_to_inputs: bool = True  # concatenate z to every decoder input, not only the initial state
     # "rnn": autoregressive RNN decoder. "positional": non-autoregressive — every position's word is
     # predicted from z and the position alone (an MLP), so z must carry the whole sentence.
+    # "additive": non-autoregressive too, with word logits that are a sum of one term per latent
+    # dimension (each its own small network of z_d and the position).
     decoder: Decoder = "rnn"
-    max_positions: int = 0  # positional decoder: positions it can emit; set from the corpus max_len
+    max_positions: int = 0  # non-autoregressive decoders: positions it can emit; set from the corpus max_len
 
     def __post_init__(self) -> None:
         _check_int("vocab_size", self.vocab_size, 0, MAX_VOCAB)

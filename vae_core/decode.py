@@ -107,7 +107,7 @@ def greedy_decode(model: SentenceVAE, z: torch.Tensor, vocab: Vocab, max_len: in
 def _greedy_positional(
     model: SentenceVAE, z: torch.Tensor, vocab: Vocab, max_len: int, chunk: int = 12
 ) -> DecodeResult:
-    """Greedy decoding for a positional decoder, `chunk` positions per batched pass.
+    """Greedy decoding for a non-autoregressive (positional or additive) decoder, `chunk` positions per batched pass.
 
     Its positions are independent given z, so the step-by-step argmax is the argmax at each position:
     the same ids and scores as `_greedy_steps` (a test holds them equal), in a few passes instead of
@@ -117,12 +117,11 @@ def _greedy_positional(
     """
     T = min(max_len, model.cfg.max_positions)
     with torch.inference_mode():
-        zh = model.pos_decoder.z_in(z).unsqueeze(1)  # (B, 1, H)
-        positions = model.pos_decoder.position.weight
+        prep = model.pos_decoder.prepare(z)  # (B, ·): what every position shares
         tokens, logps = [], []
         finished = torch.zeros(z.size(0), dtype=torch.bool, device=z.device)  # (B,) has emitted <eos>
         for t0 in range(0, T, chunk):
-            logits = _mask_never(model.out(model.pos_decoder.at(zh, positions[t0:min(T, t0 + chunk)])))  # (B, C, V)
+            logits = _mask_never(model.out(model.pos_decoder.hidden(prep, t0, min(T, t0 + chunk))))  # (B, C, V)
             token = logits.argmax(dim=-1)  # (B, C)
             tokens.append(token)
             logps.append(torch.log_softmax(logits, dim=-1).gather(2, token.unsqueeze(2)).squeeze(2))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from vae_core.config import ModelConfig
+from vae_core.config import NON_AUTOREGRESSIVE, ModelConfig
 from vae_core.text import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MAX_PARAMS = 300_000_000  # refuse to build anything larger (a corrupted config must not eat memory)
@@ -35,6 +35,10 @@ def parameter_count(cfg: ModelConfig) -> int:
     if cfg.decoder == "positional":
         dec = (D * H + H) + (H * H + H) + cfg.max_positions * H + cfg.decoder_layers * (H * H + H)
         return V * E + enc + dec + H * V + V
+    if cfg.decoder == "additive":
+        W, P = additive_width(H), cfg.max_positions
+        dec = 2 * D * W + P * D * W + (cfg.decoder_layers - 1) * (D * W * W + D * W) + D * W * H + P * H
+        return V * E + enc + dec + H * V + V
     dec_in = E + (D if cfg.z_to_inputs else 0)
     dec = rnn(dec_in, cfg.decoder_layers, 1) + (D * H + H) * cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
     return V * E + enc + dec + H * V + V
@@ -52,12 +56,20 @@ class VAEOutput:
     n_correct: int | None = None  # argmax == target count, when asked for
 
 
+def additive_width(hidden_dim: int) -> int:
+    """Width of each latent dimension's own network in the additive decoder."""
+    return max(8, hidden_dim // 4)
+
+
 class PositionalDecoder(nn.Module):
     """Non-autoregressive decoder: the state of position t is an MLP of z and t alone.
 
     h(z) = W2·gelu(W1·z), then per position h_t = MLP_L(gelu(h(z) + P_t)) with L = decoder_layers
     Linear+GELU layers, so the words of a sentence are independent given z: everything that ties
     them together (agreement, word order, which words go together) has to be carried by z.
+
+    The non-autoregressive decoders share one interface: `prepare(z)` once per code, then
+    `hidden(prep, start, stop)` for any run of positions, `positions` how many there are.
     """
 
     def __init__(self, latent_dim: int, hidden_dim: int, positions: int, layers: int) -> None:
@@ -74,11 +86,74 @@ class PositionalDecoder(nn.Module):
         """Hidden states from h(z) and position embeddings that broadcast with it (e.g. (B, 1, H) + (T, H))."""
         return self.mix(zh + pos)
 
+    @property
+    def positions(self) -> int:
+        return self.position.num_embeddings
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        """What every position shares, h(z) (B, H), computed once per code."""
+        return self.z_in(z)
+
+    def hidden(self, prep: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Hidden states (B, stop − start, H) of positions start … stop − 1 from `prepare`'s (B, H)."""
+        return self.at(prep.unsqueeze(1), self.position.weight[start:stop])
+
     def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
         """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
-        if T > self.position.num_embeddings:
-            raise ValueError(f"this decoder emits at most {self.position.num_embeddings} positions, asked for {T}")
-        return self.at(self.z_in(z).unsqueeze(1), self.position.weight[:T])  # (B, T, H)
+        if T > self.positions:
+            raise ValueError(f"this decoder emits at most {self.positions} positions, asked for {T}")
+        return self.hidden(self.prepare(z), 0, T)  # (B, T, H)
+
+
+class AdditiveDecoder(nn.Module):
+    """Non-autoregressive decoder whose word logits are a sum of one term per latent dimension.
+
+    h_t(z) = b_t + Σ_d g_d(z_d, t), where each g_d is its own small MLP (width W =
+    `additive_width(H)`, L = decoder_layers GELU layers) of the scalar z_d and the position t; the
+    output layer is linear, so logits_t(z) = out(b_t) + Σ_d out(g_d(z_d, t)). A dimension can then
+    only add its own evidence for or against words: moving z_d never changes how another dimension
+    acts, and a code that mixes two factors in one dimension cannot be read back unless the
+    factors' effects on the words happen to add up. This is the additive decoder of Lachapelle et
+    al. (2023, "Additive decoders for latent variables identification and Cartesian-product
+    extrapolation"), which identifies such latents up to permutation and per-dimension
+    reparameterisation, and the structure that makes a traversal change one thing.
+    """
+
+    def __init__(self, latent_dim: int, hidden_dim: int, positions: int, layers: int) -> None:
+        super().__init__()
+        D, W, H = latent_dim, additive_width(hidden_dim), hidden_dim
+        self.w_in = nn.Parameter(torch.randn(D, W))  # z_d's weights into its own network
+        self.b_in = nn.Parameter(torch.zeros(D, W))
+        self.position = nn.Parameter(torch.randn(positions, D, W) * 0.5)  # each dimension's view of position t
+        self.w_mid = nn.ParameterList([nn.Parameter(torch.randn(D, W, W) / W ** 0.5) for _ in range(layers - 1)])
+        self.b_mid = nn.ParameterList([nn.Parameter(torch.zeros(D, W)) for _ in range(layers - 1)])
+        self.w_out = nn.Parameter(torch.randn(D, W, H) / (D * W) ** 0.5)  # summed over d: the only mixing
+        self.bias = nn.Parameter(torch.zeros(positions, H))  # b_t: what position t says without z
+
+    @property
+    def positions(self) -> int:
+        return self.bias.size(0)
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        """Nothing is shared across positions: each dimension's network sees the position."""
+        return z
+
+    def _features(self, z: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Last hidden layer of every dimension's network at positions start … stop − 1: (B, T, D, W)."""
+        a = nn.functional.gelu(z[:, None, :, None] * self.w_in + self.b_in + self.position[start:stop])
+        for w, b in zip(self.w_mid, self.b_mid, strict=True):
+            a = nn.functional.gelu(torch.einsum("btdi,dij->btdj", a, w) + b)
+        return a
+
+    def hidden(self, prep: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Hidden states (B, stop − start, H): b_t + Σ_d g_d(z_d, t), from codes z (B, D)."""
+        return torch.einsum("btdi,dih->bth", self._features(prep, start, stop), self.w_out) + self.bias[start:stop]
+
+    def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
+        """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
+        if T > self.positions:
+            raise ValueError(f"this decoder emits at most {self.positions} positions, asked for {T}")
+        return self.hidden(z, 0, T)
 
 
 class SentenceVAE(nn.Module):
@@ -101,11 +176,13 @@ class SentenceVAE(nn.Module):
         )
         self.to_mu = nn.Linear(dirs * cfg.hidden_dim, cfg.latent_dim)
         self.to_logvar = nn.Linear(dirs * cfg.hidden_dim, cfg.latent_dim)
-        self.positional = cfg.decoder == "positional"
+        self.positional = cfg.decoder in NON_AUTOREGRESSIVE  # each word from z and its position alone
         if self.positional:
             if cfg.max_positions < 1:
-                raise ValueError("a positional decoder needs ModelConfig.max_positions >= 1 (the longest sentence + 1)")
-            self.pos_decoder = PositionalDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.max_positions, cfg.decoder_layers)
+                raise ValueError(f"a {cfg.decoder} decoder needs ModelConfig.max_positions >= 1 "
+                                 "(the longest sentence + 1)")
+            cls = AdditiveDecoder if cfg.decoder == "additive" else PositionalDecoder
+            self.pos_decoder = cls(cfg.latent_dim, cfg.hidden_dim, cfg.max_positions, cfg.decoder_layers)
         else:
             n_init = cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
             self.z_to_hidden = nn.Linear(cfg.latent_dim, cfg.hidden_dim * n_init)
@@ -141,12 +218,12 @@ class SentenceVAE(nn.Module):
     def init_state(self, z: torch.Tensor):
         """Decoder initial state from z (B, D): (layers, B, H), or a (h, c) pair for LSTM.
 
-        Positional decoder: (h(z) (1, B, H), position index (1, B)); both keep the batch in
-        dimension 1, so beam search selects and repeats rows the same way.
+        Non-autoregressive decoders: (prepare(z) (1, B, ·), position index (1, B)); both keep the
+        batch in dimension 1, so beam search selects and repeats rows the same way.
         """
         if self.positional:  # what every position shares, computed once; each step adds its position
-            zh = self.pos_decoder.z_in(z)  # (B, H)
-            return zh.unsqueeze(0), torch.zeros(1, z.size(0), dtype=torch.long, device=z.device)
+            prep = self.pos_decoder.prepare(z)  # (B, ·)
+            return prep.unsqueeze(0), torch.zeros(1, z.size(0), dtype=torch.long, device=z.device)
         B, H, L = z.size(0), self.cfg.hidden_dim, self.cfg.decoder_layers
         init = torch.tanh(self.z_to_hidden(z))  # (B, n_init*H)
         if self.cfg.rnn_type == "lstm":
@@ -194,7 +271,7 @@ class SentenceVAE(nn.Module):
             B = zh.size(1)
             pos = int(t[0, 0]) if t.numel() else 0
             if pos < self.cfg.max_positions:
-                hidden = self.pos_decoder.at(zh[0], self.pos_decoder.position.weight[pos])  # (B, H)
+                hidden = self.pos_decoder.hidden(zh[0], pos, pos + 1)[:, 0]  # (B, H)
                 logits = self.out(hidden)  # (B, V)
             else:
                 logits = torch.full((B, self.cfg.vocab_size), float("-inf"), dtype=zh.dtype, device=zh.device)

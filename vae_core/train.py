@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vae_core import distributed as ddp
-from vae_core.config import ModelConfig, TrainConfig
+from vae_core.config import NON_AUTOREGRESSIVE, ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet, bucket_batches, collate, encode_sentences
 from vae_core.model import SentenceVAE, VAEOutput
 from vae_core.objective import PosteriorBank, beta_vae_loss, gaussian_kl
@@ -250,7 +250,7 @@ def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig
                 (run_dir / stale).unlink(missing_ok=True)
         vocab = build_vocab(corpus, train_cfg)
         model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab))
-        if model_cfg.decoder == "positional":  # one position per word kept, plus <eos>
+        if model_cfg.decoder in NON_AUTOREGRESSIVE:  # one position per word kept, plus <eos>
             model_cfg = dataclasses.replace(model_cfg, max_positions=train_cfg.max_len + 1)
         if writes:
             write_json(run_dir / "config.json",

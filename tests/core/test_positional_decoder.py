@@ -1,4 +1,6 @@
-"""The non-autoregressive (positional) decoder: likelihood, decoding, training and run round trip."""
+"""The non-autoregressive decoders (positional and additive): likelihood, decoding, training and run round trip.
+
+Every test taking the `decoder` fixture runs for both."""
 
 import json
 import math
@@ -22,27 +24,32 @@ def vocab():
     return Vocab.build(tokenize(s) for s in TOY)
 
 
-def _model(vocab, positions=12, **kw) -> SentenceVAE:
+@pytest.fixture(params=["positional", "additive"])
+def decoder(request):
+    return request.param
+
+
+def _model(vocab, decoder, positions=12, **kw) -> SentenceVAE:
     torch.manual_seed(0)
-    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder="positional", max_positions=positions, **kw))
+    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder=decoder, max_positions=positions, **kw))
     return m.eval()
 
 
-def test_config_validation_and_param_count(vocab):
+def test_config_validation_and_param_count(vocab, decoder):
     with pytest.raises(ValueError, match="decoder must be one of"):
         ModelConfig(decoder="transformer")
     with pytest.raises(ValueError, match="max_positions"):
-        SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder="positional"))
+        SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder=decoder))
     for layers in (1, 3):
-        cfg = tiny_model_config(vocab_size=len(vocab), decoder="positional", max_positions=9, decoder_layers=layers)
+        cfg = tiny_model_config(vocab_size=len(vocab), decoder=decoder, max_positions=9, decoder_layers=layers)
         m = SentenceVAE(cfg)
         assert parameter_count(cfg) == sum(p.numel() for p in m.parameters())
         assert not hasattr(m, "decoder")  # no RNN decoder is built
 
 
-def test_nll_is_sum_of_independent_position_log_probs(vocab):
+def test_nll_is_sum_of_independent_position_log_probs(vocab, decoder):
     """recon NLL of a sentence = −Σ_t log softmax(out(h_t(z)))[x_t] over its real tokens (<eos> included)."""
-    m = _model(vocab)
+    m = _model(vocab, decoder)
     ids, _ = encode_sentences(TOY, vocab, 50)
     tokens, lengths = collate(ids)
     z = torch.randn(len(TOY), 4)
@@ -62,12 +69,12 @@ def test_nll_is_sum_of_independent_position_log_probs(vocab):
     assert torch.allclose(logits_a, logits_b)
 
 
-def test_sentence_probabilities_sum_to_at_most_one():
+def test_sentence_probabilities_sum_to_at_most_one(decoder):
     """Over every sequence that ends at its first <eos>, the probabilities sum to ≤ 1 (a proper model)."""
     vocab = Vocab.build([["a", "b"]])  # 4 specials + 2 words
     torch.manual_seed(1)
     m = SentenceVAE(ModelConfig(vocab_size=len(vocab), embed_dim=4, hidden_dim=8, latent_dim=2,
-                                decoder="positional", max_positions=3)).eval()
+                                decoder=decoder, max_positions=3)).eval()
     z = torch.randn(1, 2)
     words = [i for i in range(len(vocab)) if i != EOS_ID]  # every id, specials included
     seqs = [[EOS_ID]] + [[w, EOS_ID] for w in words] + [[w, v, EOS_ID] for w in words for v in words]
@@ -81,8 +88,8 @@ def test_sentence_probabilities_sum_to_at_most_one():
     assert total + never_ends == pytest.approx(1.0, abs=1e-5)  # the rest is sequences cut at 3 positions
 
 
-def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab):
-    m = _model(vocab, positions=6)
+def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab, decoder):
+    m = _model(vocab, decoder, positions=6)
     z = torch.randn(5, 4) * 3
     res = greedy_decode(m, z, vocab, max_len=40)
     with torch.no_grad():
@@ -104,11 +111,13 @@ def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab):
 
 
 @pytest.mark.parametrize("max_len", [1, 3, 6, 40])
-def test_one_pass_greedy_equals_step_by_step(vocab, max_len):
+def test_one_pass_greedy_equals_step_by_step(vocab, decoder, max_len):
     """The batched greedy path for positional decoders gives the step loop's ids and scores exactly,
     for codes near the prior and far outside it (which rarely emit <eos>), and max_len below, at and
     above the decoder's 6 positions."""
-    m = _model(vocab, positions=6)
+    m = _model(vocab, decoder, positions=6)
+    with torch.no_grad():
+        m.out.bias[EOS_ID] += 3.0  # so that some untrained rows end early and others run to the end
     torch.manual_seed(1)
     z = torch.cat([torch.randn(8, 4), torch.randn(8, 4) * 6])
     fast = greedy_decode(m, z, vocab, max_len=max_len)
@@ -124,8 +133,8 @@ def test_one_pass_greedy_equals_step_by_step(vocab, max_len):
     assert any(len(r) < min(max_len, 6) for r in fast.ids) or max_len == 1
 
 
-def test_sampling_is_seeded_and_scores_match_nll(vocab):
-    m = _model(vocab)
+def test_sampling_is_seeded_and_scores_match_nll(vocab, decoder):
+    m = _model(vocab, decoder)
     z = torch.randn(4, 4)
     a = sample_decode(m, z, vocab, seed=3)
     b = sample_decode(m, z, vocab, seed=3)
@@ -141,21 +150,22 @@ def test_sampling_is_seeded_and_scores_match_nll(vocab):
     assert decode(m, z, vocab, DecodeConfig(strategy="sample", seed=3)).ids == a.ids
 
 
-def test_too_long_sentence_is_refused(vocab):
-    m = _model(vocab, positions=3)
+def test_too_long_sentence_is_refused(vocab, decoder):
+    m = _model(vocab, decoder, positions=3)
     tokens, lengths = collate([[5, 6, 7, 8, EOS_ID]])
     with pytest.raises(ValueError, match="at most 3 positions"):
         m.reconstruction_nll(torch.zeros(1, 4), tokens, lengths)
 
 
-def test_trains_saves_and_loads(tmp_path):
-    mcfg = tiny_model_config(decoder="positional", decoder_layers=2)
+def test_trains_saves_and_loads(tmp_path, decoder):
+    mcfg = tiny_model_config(decoder=decoder, decoder_layers=2)
     train(tmp_path / "r", toy_corpus(4), mcfg,
           tiny_train_config(epochs=3, max_len=12, tc_weight=1.0, tc_start=2, tc_warmup_steps=2, tc_bank=16))
     tcs = [json.loads(line).get("tc") for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert any(t is not None and math.isfinite(t) for t in tcs)  # TC estimated (with the bank) and logged
     run = load_run(tmp_path / "r")
-    assert run.model_config.decoder == "positional"
+    assert run.model_config.decoder == decoder
+    assert type(run.model.pos_decoder).__name__ == {"positional": "PositionalDecoder", "additive": "AdditiveDecoder"}[decoder]
     assert run.model_config.max_positions == 13  # max_len + <eos>
     ids, _ = encode_sentences(TOY, run.vocab, 12)
     tokens, lengths = collate(ids)
@@ -163,3 +173,38 @@ def test_trains_saves_and_loads(tmp_path):
     assert nll.shape == (len(TOY),) and torch.isfinite(nll).all() and (nll > 0).all()
     texts = decode(run.model, torch.zeros(2, 4), run.vocab).texts
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_additive_decoder_logits_add_up_over_dimensions(vocab, layers):
+    """logits(z) = c + Σ_d f_d(z_d): every mixed difference over two dimensions is zero, so moving
+    one dimension changes the logits by an amount that does not depend on any other dimension."""
+    m = _model(vocab, "additive", positions=6, decoder_layers=layers)
+    torch.manual_seed(2)
+    z = torch.randn(16, 4) * 2  # (B, D)
+    a, b = torch.randn(16) * 2, torch.randn(16) * 2
+
+    def logits(code):
+        with torch.no_grad():
+            return m.out(m.pos_decoder(code, 6)).double()  # (B, 6, V)
+
+    for i, j in [(0, 1), (1, 3), (2, 0)]:
+        zi, zj, zij = z.clone(), z.clone(), z.clone()
+        zi[:, i] += a
+        zj[:, j] += b
+        zij[:, i] += a
+        zij[:, j] += b
+        mixed = logits(zij) - logits(zi) - logits(zj) + logits(z)
+        moved = logits(zi) - logits(z)
+        assert mixed.abs().max().item() < 1e-4 * max(1.0, moved.abs().max().item())
+        assert moved.abs().max().item() > 1e-2  # a dimension does move the logits
+    # the positional decoder mixes its dimensions (its MLP reads them together)
+    p = _model(vocab, "positional", positions=6)
+    with torch.no_grad():
+        zi, zj, zij = z.clone(), z.clone(), z.clone()
+        zi[:, 0] += a
+        zj[:, 1] += b
+        zij[:, 0] += a
+        zij[:, 1] += b
+        f = lambda c: p.out(p.pos_decoder(c, 6))  # noqa: E731
+        assert (f(zij) - f(zi) - f(zj) + f(z)).abs().max().item() > 1e-3
