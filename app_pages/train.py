@@ -215,7 +215,7 @@ with c2:
     decoder = st.selectbox("Decoder", list(DECODERS), index=list(DECODERS).index(m0.decoder), key="train_decoder",
                            format_func=lambda d: {"rnn": "RNN (autoregressive)",
                                                   "positional": "positional (non-autoregressive)",
-                                                  "additive": "additive (non-autoregressive, one term per dimension)"}[d],
+                                                  "additive": "additive (one term per dimension)"}[d],
                            help="positional: each word is predicted from z and its position alone, so z has to "
                                 "carry the whole sentence (no posterior collapse; each dimension's effect is "
                                 "easier to read). additive: the same, with word scores that are a sum of one "

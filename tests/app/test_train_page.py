@@ -200,19 +200,20 @@ def test_uploaded_corpus_is_saved_into_the_run_when_training_starts(open_app, ru
 
 
 @pytest.mark.slow
-def test_positional_decoder_and_late_tc_reach_the_run_config(open_app, runs_dir):
+@pytest.mark.parametrize("decoder", ["positional", "additive"])
+def test_non_autoregressive_decoder_and_late_tc_reach_the_run_config(open_app, runs_dir, decoder):
     at = open_app(PAGE)
-    _set_tiny(at, 10, "tiny-positional")
-    at.selectbox(key="train_decoder").set_value("positional")
+    _set_tiny(at, 10, f"tiny-{decoder}")
+    at.selectbox(key="train_decoder").set_value(decoder)
     at.number_input(key="train_tc").set_value(2.0).run()
     at.number_input(key="train_tc_start").set_value(4)
     at.number_input(key="train_tc_warmup").set_value(3).run()
     assert not at.error, [e.value for e in at.error]
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    run = runs_dir / "tiny-positional"
+    run = runs_dir / f"tiny-{decoder}"
     s = _wait_status(run, ("finished", "failed"), timeout=90)
     assert s["state"] == "finished", (run / "train.log").read_text()
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["model"]["decoder"] == "positional" and cfg["model"]["max_positions"] == cfg["train"]["max_len"] + 1
+    assert cfg["model"]["decoder"] == decoder and cfg["model"]["max_positions"] == cfg["train"]["max_len"] + 1
     assert (cfg["train"]["tc_weight"], cfg["train"]["tc_start"], cfg["train"]["tc_warmup_steps"]) == (2.0, 4, 3)

@@ -117,7 +117,7 @@ def test_one_pass_greedy_equals_step_by_step(vocab, decoder, max_len):
     above the decoder's 6 positions."""
     m = _model(vocab, decoder, positions=6)
     with torch.no_grad():
-        m.out.bias[EOS_ID] += 3.0  # so that some untrained rows end early and others run to the end
+        m.out.bias[EOS_ID] += 0.5  # so that some untrained rows end early and others run to the end
     torch.manual_seed(1)
     z = torch.cat([torch.randn(8, 4), torch.randn(8, 4) * 6])
     fast = greedy_decode(m, z, vocab, max_len=max_len)
@@ -165,7 +165,8 @@ def test_trains_saves_and_loads(tmp_path, decoder):
     assert any(t is not None and math.isfinite(t) for t in tcs)  # TC estimated (with the bank) and logged
     run = load_run(tmp_path / "r")
     assert run.model_config.decoder == decoder
-    assert type(run.model.pos_decoder).__name__ == {"positional": "PositionalDecoder", "additive": "AdditiveDecoder"}[decoder]
+    expected = {"positional": "PositionalDecoder", "additive": "AdditiveDecoder"}[decoder]
+    assert type(run.model.pos_decoder).__name__ == expected
     assert run.model_config.max_positions == 13  # max_len + <eos>
     ids, _ = encode_sentences(TOY, run.vocab, 12)
     tokens, lengths = collate(ids)
