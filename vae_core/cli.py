@@ -36,6 +36,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rnn", dest="rnn_type", choices=("gru", "lstm"), default=m.rnn_type)
     p.add_argument("--encoder-layers", type=int, default=m.encoder_layers)
     p.add_argument("--decoder-layers", type=int, default=m.decoder_layers)
+    p.add_argument("--fourier-features", type=int, default=m.fourier_features,
+                   help="additive decoder: K Fourier features sin/cos(k·π/3·z_d), k = 1…K, per latent dimension")
     p.add_argument("--unidirectional", action="store_true", help="one-directional encoder")
     p.add_argument("--word-dropout", type=float, default=m.word_dropout)
     p.add_argument("--embed-dropout", type=float, default=m.embed_dropout)
@@ -80,7 +82,7 @@ def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
         embed_dim=a.embed_dim, hidden_dim=a.hidden_dim, latent_dim=a.latent_dim, rnn_type=a.rnn_type,
         encoder_layers=a.encoder_layers, decoder_layers=a.decoder_layers, bidirectional=not a.unidirectional,
         word_dropout=a.word_dropout, embed_dropout=a.embed_dropout, z_to_inputs=not a.no_z_inputs,
-        decoder=a.decoder,
+        decoder=a.decoder, fourier_features=a.fourier_features,
     )
     tcfg = TrainConfig(
         beta=a.beta, schedule=a.schedule, warmup_steps=a.warmup_steps, cycles=a.cycles, cycle_ratio=a.cycle_ratio,

@@ -31,6 +31,7 @@ MAX_HIDDEN = 8192
 MAX_LATENT = 1024
 MAX_LAYERS = 8
 MAX_POSITIONS = 10_001
+MAX_FOURIER = 64
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
@@ -73,6 +74,9 @@ class ModelConfig:
     # dimension (each its own small network of z_d and the position).
     decoder: Decoder = "rnn"
     max_positions: int = 0  # non-autoregressive decoders: positions it can emit; set from the corpus max_len
+    # additive decoder: each z_d enters its network with K Fourier features sin/cos(k·π/3·z_d), k = 1…K,
+    # beside z_d itself, so a single dimension can separate many values from the start (0 = z_d alone)
+    fourier_features: int = 0
 
     def __post_init__(self) -> None:
         _check_int("vocab_size", self.vocab_size, 0, MAX_VOCAB)
@@ -84,6 +88,7 @@ class ModelConfig:
         _check_choice("rnn_type", self.rnn_type, RNN_TYPES)
         _check_choice("decoder", self.decoder, DECODERS)
         _check_int("max_positions", self.max_positions, 0, MAX_POSITIONS)
+        _check_int("fourier_features", self.fourier_features, 0, MAX_FOURIER)
         _check_float("word_dropout", self.word_dropout, 0.0, 1.0)
         _check_float("embed_dropout", self.embed_dropout, 0.0, 0.99)
         if not isinstance(self.bidirectional, bool) or not isinstance(self.z_to_inputs, bool):

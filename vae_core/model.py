@@ -6,6 +6,7 @@ N real (non-pad) tokens in a batch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -36,8 +37,8 @@ def parameter_count(cfg: ModelConfig) -> int:
         dec = (D * H + H) + (H * H + H) + cfg.max_positions * H + cfg.decoder_layers * (H * H + H)
         return V * E + enc + dec + H * V + V
     if cfg.decoder == "additive":
-        W, P = additive_width(H), cfg.max_positions
-        dec = 2 * D * W + P * D * W + (cfg.decoder_layers - 1) * (D * W * W + D * W) + D * W * H + P * H
+        W, P, F = additive_width(H), cfg.max_positions, 1 + 2 * cfg.fourier_features
+        dec = D * F * W + D * W + P * D * W + (cfg.decoder_layers - 1) * (D * W * W + D * W) + D * W * H + P * H
         return V * E + enc + dec + H * V + V
     dec_in = E + (D if cfg.z_to_inputs else 0)
     dec = rnn(dec_in, cfg.decoder_layers, 1) + (D * H + H) * cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
@@ -117,12 +118,20 @@ class AdditiveDecoder(nn.Module):
     al. (2023, "Additive decoders for latent variables identification and Cartesian-product
     extrapolation"), which identifies such latents up to permutation and per-dimension
     reparameterisation, and the structure that makes a traversal change one thing.
+
+    With `fourier` = K > 0, z_d enters its network as [z_d, sin(ω_k z_d), cos(ω_k z_d)], ω_k = k·π/3,
+    k = 1…K (periods 6 down to 6/K). A small network of a scalar learns smooth functions of it first
+    (the spectral bias that Fourier features remove; Tancik et al. 2020), so without them a factor
+    with many values is read more easily off two dimensions, a few values on each, than off one;
+    with them, six values along one axis are as easy to separate as two.
     """
 
-    def __init__(self, latent_dim: int, hidden_dim: int, positions: int, layers: int) -> None:
+    def __init__(self, latent_dim: int, hidden_dim: int, positions: int, layers: int, fourier: int = 0) -> None:
         super().__init__()
-        D, W, H = latent_dim, additive_width(hidden_dim), hidden_dim
-        self.w_in = nn.Parameter(torch.randn(D, W))  # z_d's weights into its own network
+        D, W, H, F = latent_dim, additive_width(hidden_dim), hidden_dim, 1 + 2 * fourier
+        self.register_buffer("omega", torch.arange(1, fourier + 1, dtype=torch.float32) * (math.pi / 3),
+                             persistent=False)
+        self.w_in = nn.Parameter(torch.randn(D, F, W) / F ** 0.5)  # z_d's features into its own network
         self.b_in = nn.Parameter(torch.zeros(D, W))
         self.position = nn.Parameter(torch.randn(positions, D, W) * 0.5)  # each dimension's view of position t
         self.w_mid = nn.ParameterList([nn.Parameter(torch.randn(D, W, W) / W ** 0.5) for _ in range(layers - 1)])
@@ -140,7 +149,11 @@ class AdditiveDecoder(nn.Module):
 
     def _features(self, z: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Last hidden layer of every dimension's network at positions start … stop − 1: (B, T, D, W)."""
-        a = nn.functional.gelu(z[:, None, :, None] * self.w_in + self.b_in + self.position[start:stop])
+        x = z.unsqueeze(-1)  # (B, D, 1)
+        if self.omega.numel():
+            x = torch.cat([x, torch.sin(x * self.omega), torch.cos(x * self.omega)], dim=-1)  # (B, D, F)
+        a = torch.einsum("bdf,dfw->bdw", x, self.w_in)[:, None] + self.b_in + self.position[start:stop]
+        a = nn.functional.gelu(a)  # (B, T, D, W)
         for w, b in zip(self.w_mid, self.b_mid, strict=True):
             a = nn.functional.gelu(torch.einsum("btdi,dij->btdj", a, w) + b)
         return a
@@ -181,8 +194,12 @@ class SentenceVAE(nn.Module):
             if cfg.max_positions < 1:
                 raise ValueError(f"a {cfg.decoder} decoder needs ModelConfig.max_positions >= 1 "
                                  "(the longest sentence + 1)")
-            cls = AdditiveDecoder if cfg.decoder == "additive" else PositionalDecoder
-            self.pos_decoder = cls(cfg.latent_dim, cfg.hidden_dim, cfg.max_positions, cfg.decoder_layers)
+            if cfg.decoder == "additive":
+                self.pos_decoder = AdditiveDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.max_positions,
+                                                   cfg.decoder_layers, cfg.fourier_features)
+            else:
+                self.pos_decoder = PositionalDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.max_positions,
+                                                     cfg.decoder_layers)
         else:
             n_init = cfg.decoder_layers * (2 if cfg.rnn_type == "lstm" else 1)
             self.z_to_hidden = nn.Linear(cfg.latent_dim, cfg.hidden_dim * n_init)

@@ -40,8 +40,9 @@ def test_config_validation_and_param_count(vocab, decoder):
         ModelConfig(decoder="transformer")
     with pytest.raises(ValueError, match="max_positions"):
         SentenceVAE(tiny_model_config(vocab_size=len(vocab), decoder=decoder))
-    for layers in (1, 3):
-        cfg = tiny_model_config(vocab_size=len(vocab), decoder=decoder, max_positions=9, decoder_layers=layers)
+    for layers, fourier in ((1, 0), (3, 0), (2, 4)):
+        extra = {"fourier_features": fourier} if decoder == "additive" else {}
+        cfg = tiny_model_config(vocab_size=len(vocab), decoder=decoder, max_positions=9, decoder_layers=layers, **extra)
         m = SentenceVAE(cfg)
         assert parameter_count(cfg) == sum(p.numel() for p in m.parameters())
         assert not hasattr(m, "decoder")  # no RNN decoder is built
@@ -176,11 +177,11 @@ def test_trains_saves_and_loads(tmp_path, decoder):
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
 
 
-@pytest.mark.parametrize("layers", [1, 2, 3])
-def test_additive_decoder_logits_add_up_over_dimensions(vocab, layers):
+@pytest.mark.parametrize("layers, fourier", [(1, 0), (2, 0), (3, 0), (2, 8)])
+def test_additive_decoder_logits_add_up_over_dimensions(vocab, layers, fourier):
     """logits(z) = c + Σ_d f_d(z_d): every mixed difference over two dimensions is zero, so moving
     one dimension changes the logits by an amount that does not depend on any other dimension."""
-    m = _model(vocab, "additive", positions=6, decoder_layers=layers)
+    m = _model(vocab, "additive", positions=6, decoder_layers=layers, fourier_features=fourier)
     torch.manual_seed(2)
     z = torch.randn(16, 4) * 2  # (B, D)
     a, b = torch.randn(16) * 2, torch.randn(16) * 2
@@ -209,3 +210,22 @@ def test_additive_decoder_logits_add_up_over_dimensions(vocab, layers):
         zij[:, 1] += b
         f = lambda c: p.out(p.pos_decoder(c, 6))  # noqa: E731
         assert (f(zij) - f(zi) - f(zj) + f(z)).abs().max().item() > 1e-3
+
+
+def test_fourier_features_enter_each_dimension_and_are_checked(vocab):
+    """With K Fourier features each z_d is seen through [z_d, sin(ω_k z_d), cos(ω_k z_d)], ω_k = kπ/3:
+    the logits are 6-periodic in z_d apart from the raw z_d input (zeroing its weight makes them
+    exactly periodic); out-of-range K is refused."""
+    m = _model(vocab, "additive", positions=4, fourier_features=3)
+    assert m.pos_decoder.omega.tolist() == pytest.approx([math.pi / 3, 2 * math.pi / 3, math.pi])
+    with torch.no_grad():
+        m.pos_decoder.w_in[:, 0] = 0.0  # drop the raw z_d input
+        z = torch.randn(5, 4)
+        shifted = z.clone()
+        shifted[:, 2] += 6.0  # one full period of every feature
+        a, b = m.out(m.pos_decoder(z, 4)), m.out(m.pos_decoder(shifted, 4))
+    assert torch.allclose(a, b, atol=1e-4)
+    with pytest.raises(ValueError, match="fourier_features"):
+        ModelConfig(decoder="additive", fourier_features=-1)
+    with pytest.raises(ValueError, match="fourier_features"):
+        ModelConfig(decoder="additive", fourier_features=10_000)
