@@ -113,11 +113,11 @@ class AdditiveDecoder(nn.Module):
     `additive_width(H)`, L = decoder_layers GELU layers) of the scalar z_d and the position t; the
     output layer is linear, so logits_t(z) = out(b_t) + Σ_d out(g_d(z_d, t)). A dimension can then
     only add its own evidence for or against words: moving z_d never changes how another dimension
-    acts, and a code that mixes two factors in one dimension cannot be read back unless the
-    factors' effects on the words happen to add up. This is the additive decoder of Lachapelle et
-    al. (2023, "Additive decoders for latent variables identification and Cartesian-product
-    extrapolation"), which identifies such latents up to permutation and per-dimension
-    reparameterisation, and the structure that makes a traversal change one thing.
+    acts, and a code whose dimensions are blends of two factors (a rotation of a factorised code)
+    cannot be read back unless the factors' effects on the words happen to add up along the blended
+    directions. This is the additive decoder of Lachapelle et al. (2023, "Additive decoders for
+    latent variables identification and Cartesian-product extrapolation"), which, under their
+    conditions, identifies such latents up to permutation and per-dimension reparameterisation.
 
     With `fourier` = K > 0, z_d enters its network as [z_d, sin(ω_k z_d), cos(ω_k z_d)], ω_k = k·π/3,
     k = 1…K (periods 6 down to 6/K). A small network of a scalar learns smooth functions of it first
