@@ -45,3 +45,25 @@ def test_shipped_model_reproduces_its_reconstruction_figure(run_dir):
     # a 300-sentence sample of a 1,037-sentence split: allow a few standard errors
     tolerance = 3 * np.sqrt(max(recorded * (1 - recorded), 0.01) / SAMPLE) + 0.01
     assert abs(exact - recorded) <= tolerance, (run_dir.name, exact, recorded)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run_dir", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_model_reproduces_its_owned_factors(run_dir):
+    """The card's 'factors owned by one dimension' (and each dimension's figures) come back from the
+    weights: the same traversal test as `vae_core eval`, from the same 100 test sentences."""
+    from vae_core.evaluate import N_TRAVERSAL_BASES, _sample
+    from vae_core.factor_analysis import traversal_factor_effects
+
+    summary = json.loads((run_dir / "summary.json").read_text())["eval"]
+    recorded = summary["traversals"]
+    run = load_run(run_dir)
+    data = load_corpus(run.corpus_spec, seed=run.train_config.seed).split(summary["split"])
+    base = [data.sentences[i] for i in _sample(len(data), N_TRAVERSAL_BASES, summary["seed"] + 1)]
+    base_z, _, _ = posterior_means(run.model, run.vocab, base, lowercase=run.train_config.lowercase,
+                                   max_len=run.train_config.max_len)
+    dims = [int(v["dim"]) for v in recorded["per_dim"]]
+    got = traversal_factor_effects(run.model, run.vocab, base_z, dims=dims)
+    assert got["owners"] == recorded["owners"], (run_dir.name, got["owners"], recorded["owners"])
+    for g, r in zip(got["per_dim"], recorded["per_dim"], strict=True):
+        assert g["change_rate"] == pytest.approx(r["change_rate"], abs=0.02)
