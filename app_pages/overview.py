@@ -43,6 +43,8 @@ with st.expander("What β trades, and what can go wrong", expanded=True):
 
 run = loaders.require_run()
 synthetic = loaders.is_synthetic(run)
+DECODER_NAMES = {"rnn": "autoregressive RNN", "positional": "positional (non-autoregressive)",
+                 "additive": "additive (one term per latent dimension)"}
 
 # --------------------------------------------------------------------------- the run card
 
@@ -57,7 +59,8 @@ card[3].metric("Parameters", f"{parameter_count(mcfg):,}")
 status = effective_state(run.path)
 source = "shipped with the app" if loaders.is_shipped(run.path) else "your run"
 st.caption(
-    f"Corpus spec: {corpus_info.get('spec', '?')} · status: {status} · {source} · "
+    f"Corpus spec: {corpus_info.get('spec', '?')} · decoder: {DECODER_NAMES.get(mcfg.decoder, mcfg.decoder)} · "
+    f"β {tcfg.beta} ({tcfg.schedule}) · status: {status} · {source} · "
     f"created {run.config.get('created', '?')} · directory: {run.path}"
 )
 

@@ -22,6 +22,7 @@ def test_overview_shows_run_card_and_prior_samples(open_app, page_text, assert_p
     labels = {m.label for m in at.metric}
     assert {"Corpus", "Latent dimensions"} <= labels
     assert any("Not evaluated yet" in t and "python -m vae_core eval" in t for t in page_text(at))
+    assert any("decoder: autoregressive RNN" in c.value for c in at.caption)  # the tiny run's decoder
     samples = at.dataframe[-1].value
     assert len(samples) == 8
     assert {"sample", "valid", "factors"} <= set(samples.columns)
