@@ -221,6 +221,14 @@ with c2:
                                 "easier to read). additive: the same, with word scores that are a sum of one "
                                 "term per latent dimension, so a dimension can only add its own evidence "
                                 "(favours one factor per dimension). RNN: the classic Sentence-VAE decoder.")
+    dec_layers = st.number_input("Decoder layers", 1, 8, int(m0.decoder_layers), 1, key="train_decoder_layers",
+                                 help="RNN decoder: stacked layers. Positional / additive: hidden layers of the "
+                                      "per-position (additive: per-dimension) network.")
+    fourier = st.number_input("Fourier features (additive decoder)", 0, 64, 8, 1, key="train_fourier",
+                              disabled=decoder != "additive",
+                              help="Each z_d reaches its own network as sin/cos(k·π/3·z_d), k = 1…K, beside z_d: "
+                                   "lets one dimension hold a factor with many values (the shipped additive-b06 "
+                                   "uses 8). 0 = z_d alone.")
     word_dropout = st.slider("Word dropout", 0.0, 1.0, float(m0.word_dropout), 0.05, key="train_word_dropout",
                              help="Chance a decoder input word becomes <unk>: makes the decoder rely on z.")
 with c3:
@@ -245,7 +253,8 @@ with c3:
 options = dict(
     beta=float(beta), schedule=schedule, warmup_steps=warmup, cycles=cycles, cycle_ratio=cycle_ratio,
     capacity_max=c_max, gamma=gamma, capacity_steps=cap_steps, free_bits=float(free_bits), tc_weight=float(tc_weight),
-    tc_start=tc_start, tc_warmup_steps=tc_warmup, decoder=decoder,
+    tc_start=tc_start, tc_warmup_steps=tc_warmup, decoder=decoder, decoder_layers=int(dec_layers),
+    fourier_features=int(fourier) if decoder == "additive" else None,
     latent_dim=int(latent), embed_dim=int(embed), hidden_dim=int(hidden), rnn_type=rnn,
     word_dropout=float(word_dropout), epochs=int(epochs), max_steps=int(max_steps), batch_size=int(batch),
     lr=float(lr), seed=int(seed), log_every=int(log_every), eval_every=int(eval_every), device=device,
@@ -253,7 +262,8 @@ options = dict(
 config_error = None
 try:  # the same validation the CLI does, before anything starts
     ModelConfig(embed_dim=int(embed), hidden_dim=int(hidden), latent_dim=int(latent), rnn_type=rnn,
-                word_dropout=float(word_dropout), decoder=decoder)
+                word_dropout=float(word_dropout), decoder=decoder, decoder_layers=int(dec_layers),
+                fourier_features=int(fourier) if decoder == "additive" else 0)
     TrainConfig(**{k: v for k, v in options.items()
                    if k in TrainConfig.__dataclass_fields__ and v is not None})
 except ValueError as e:

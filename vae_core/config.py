@@ -89,6 +89,8 @@ class ModelConfig:
         _check_choice("decoder", self.decoder, DECODERS)
         _check_int("max_positions", self.max_positions, 0, MAX_POSITIONS)
         _check_int("fourier_features", self.fourier_features, 0, MAX_FOURIER)
+        if self.fourier_features and self.decoder != "additive":
+            raise ValueError(f"fourier_features applies to the additive decoder only (decoder is {self.decoder!r})")
         _check_float("word_dropout", self.word_dropout, 0.0, 1.0)
         _check_float("embed_dropout", self.embed_dropout, 0.0, 0.99)
         if not isinstance(self.bidirectional, bool) or not isinstance(self.z_to_inputs, bool):

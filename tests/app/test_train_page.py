@@ -204,7 +204,11 @@ def test_uploaded_corpus_is_saved_into_the_run_when_training_starts(open_app, ru
 def test_non_autoregressive_decoder_and_late_tc_reach_the_run_config(open_app, runs_dir, decoder):
     at = open_app(PAGE)
     _set_tiny(at, 10, f"tiny-{decoder}")
-    at.selectbox(key="train_decoder").set_value(decoder)
+    at.selectbox(key="train_decoder").set_value(decoder).run()
+    assert at.number_input(key="train_fourier").disabled == (decoder != "additive")
+    at.number_input(key="train_decoder_layers").set_value(2)
+    if decoder == "additive":  # disabled (and not passed on) for the other decoders
+        at.number_input(key="train_fourier").set_value(3)
     at.number_input(key="train_tc").set_value(2.0).run()
     at.number_input(key="train_tc_start").set_value(4)
     at.number_input(key="train_tc_warmup").set_value(3).run()
@@ -215,5 +219,7 @@ def test_non_autoregressive_decoder_and_late_tc_reach_the_run_config(open_app, r
     s = _wait_status(run, ("finished", "failed"), timeout=90)
     assert s["state"] == "finished", (run / "train.log").read_text()
     cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["decoder_layers"] == 2
+    assert cfg["model"]["fourier_features"] == (3 if decoder == "additive" else 0)
     assert cfg["model"]["decoder"] == decoder and cfg["model"]["max_positions"] == cfg["train"]["max_len"] + 1
     assert (cfg["train"]["tc_weight"], cfg["train"]["tc_start"], cfg["train"]["tc_warmup_steps"]) == (2.0, 4, 3)

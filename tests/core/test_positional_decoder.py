@@ -229,3 +229,5 @@ def test_fourier_features_enter_each_dimension_and_are_checked(vocab):
         ModelConfig(decoder="additive", fourier_features=-1)
     with pytest.raises(ValueError, match="fourier_features"):
         ModelConfig(decoder="additive", fourier_features=10_000)
+    with pytest.raises(ValueError, match="additive decoder only"):
+        ModelConfig(decoder="positional", fourier_features=4)
