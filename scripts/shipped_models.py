@@ -25,6 +25,10 @@ MODELS = ROOT / "models"
 
 COMMON = ["--corpus", "synthetic", "--embed-dim", "64", "--hidden-dim", "256", "--quiet"]
 
+# the additive recipe, shipped at two lengths of training
+ADDITIVE_B06 = ["--latent-dim", "12", "--decoder", "additive", "--decoder-layers", "2", "--fourier-features", "8",
+                "--beta", "0.6", "--schedule", "constant"]
+
 # name -> (what it teaches, extra CLI flags)
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "capacity-c20": (
@@ -42,14 +46,12 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "additive-b06": (
         "factorised by construction: an additive decoder (each word's logits a sum of one small network per latent "
         "dimension, each reading its z_d through 8 Fourier features) and a constant β = 0.6 from the first step",
-        ["--latent-dim", "12", "--decoder", "additive", "--decoder-layers", "2", "--fourier-features", "8",
-         "--beta", "0.6", "--schedule", "constant", "--epochs", "14", "--batch-size", "64"],
+        [*ADDITIVE_B06, "--epochs", "14", "--batch-size", "64"],
     ),
     "additive-b06-e30": (
         "the same recipe trained for 30 epochs instead of 14: reconstructs every test sentence, and three "
         "factors (subject, verb, object) stay owned — the four-valued adjective's dimension changes on fewer steps",
-        ["--latent-dim", "12", "--decoder", "additive", "--decoder-layers", "2", "--fourier-features", "8",
-         "--beta", "0.6", "--schedule", "constant", "--epochs", "30", "--batch-size", "64"],
+        [*ADDITIVE_B06, "--epochs", "30", "--batch-size", "64"],
     ),
     "gru-tc5": (
         "reconstructs and partly factorises: the autoregressive GRU decoder (2 layers, word dropout 0.6), β = 0.35 "
