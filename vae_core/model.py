@@ -62,15 +62,31 @@ def additive_width(hidden_dim: int) -> int:
     return max(8, hidden_dim // 4)
 
 
-class PositionalDecoder(nn.Module):
+class _NonAutoregressiveDecoder(nn.Module):
+    """What the non-autoregressive decoders share: `prepare(z)` once per code, then `hidden(prep,
+    start, stop)` for any run of positions, and `positions`, how many there are."""
+
+    positions: int
+
+    def prepare(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def hidden(self, prep: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
+        """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
+        if T > self.positions:
+            raise ValueError(f"this decoder emits at most {self.positions} positions, asked for {T}")
+        return self.hidden(self.prepare(z), 0, T)
+
+
+class PositionalDecoder(_NonAutoregressiveDecoder):
     """Non-autoregressive decoder: the state of position t is an MLP of z and t alone.
 
     h(z) = W2·gelu(W1·z), then per position h_t = MLP_L(gelu(h(z) + P_t)) with L = decoder_layers
     Linear+GELU layers, so the words of a sentence are independent given z: everything that ties
     them together (agreement, word order, which words go together) has to be carried by z.
-
-    The non-autoregressive decoders share one interface: `prepare(z)` once per code, then
-    `hidden(prep, start, stop)` for any run of positions, `positions` how many there are.
     """
 
     def __init__(self, latent_dim: int, hidden_dim: int, positions: int, layers: int) -> None:
@@ -99,14 +115,8 @@ class PositionalDecoder(nn.Module):
         """Hidden states (B, stop − start, H) of positions start … stop − 1 from `prepare`'s (B, H)."""
         return self.at(prep.unsqueeze(1), self.position.weight[start:stop])
 
-    def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
-        """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
-        if T > self.positions:
-            raise ValueError(f"this decoder emits at most {self.positions} positions, asked for {T}")
-        return self.hidden(self.prepare(z), 0, T)  # (B, T, H)
 
-
-class AdditiveDecoder(nn.Module):
+class AdditiveDecoder(_NonAutoregressiveDecoder):
     """Non-autoregressive decoder whose word logits are a sum of one term per latent dimension.
 
     h_t(z) = b_t + Σ_d g_d(z_d, t), where each g_d is its own small MLP (width W =
@@ -161,12 +171,6 @@ class AdditiveDecoder(nn.Module):
     def hidden(self, prep: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Hidden states (B, stop − start, H): b_t + Σ_d g_d(z_d, t), from codes z (B, D)."""
         return torch.einsum("btdi,dih->bth", self._features(prep, start, stop), self.w_out) + self.bias[start:stop]
-
-    def forward(self, z: torch.Tensor, T: int) -> torch.Tensor:
-        """Hidden states (B, T, H) of the first T positions for codes z (B, D)."""
-        if T > self.positions:
-            raise ValueError(f"this decoder emits at most {self.positions} positions, asked for {T}")
-        return self.hidden(z, 0, T)
 
 
 class SentenceVAE(nn.Module):
