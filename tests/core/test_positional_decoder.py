@@ -177,6 +177,22 @@ def test_trains_saves_and_loads(tmp_path, decoder):
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
 
 
+def _logits(m, code):
+    with torch.no_grad():
+        return m.out(m.pos_decoder(code, 6)).double()  # (B, 6, V)
+
+
+def _mixed_difference(m, z, i, j, a, b):
+    """logits(z + a·e_i + b·e_j) − logits(z + a·e_i) − logits(z + b·e_j) + logits(z), and the move
+    logits(z + a·e_i) − logits(z) alone."""
+    zi, zj, zij = z.clone(), z.clone(), z.clone()
+    zi[:, i] += a
+    zj[:, j] += b
+    zij[:, i] += a
+    zij[:, j] += b
+    return _logits(m, zij) - _logits(m, zi) - _logits(m, zj) + _logits(m, z), _logits(m, zi) - _logits(m, z)
+
+
 @pytest.mark.parametrize("layers, fourier", [(1, 0), (2, 0), (3, 0), (2, 8)])
 def test_additive_decoder_logits_add_up_over_dimensions(vocab, layers, fourier):
     """logits(z) = c + Σ_d f_d(z_d): every mixed difference over two dimensions is zero, so moving
@@ -185,31 +201,13 @@ def test_additive_decoder_logits_add_up_over_dimensions(vocab, layers, fourier):
     torch.manual_seed(2)
     z = torch.randn(16, 4) * 2  # (B, D)
     a, b = torch.randn(16) * 2, torch.randn(16) * 2
-
-    def logits(code):
-        with torch.no_grad():
-            return m.out(m.pos_decoder(code, 6)).double()  # (B, 6, V)
-
     for i, j in [(0, 1), (1, 3), (2, 0)]:
-        zi, zj, zij = z.clone(), z.clone(), z.clone()
-        zi[:, i] += a
-        zj[:, j] += b
-        zij[:, i] += a
-        zij[:, j] += b
-        mixed = logits(zij) - logits(zi) - logits(zj) + logits(z)
-        moved = logits(zi) - logits(z)
+        mixed, moved = _mixed_difference(m, z, i, j, a, b)
         assert mixed.abs().max().item() < 1e-4 * max(1.0, moved.abs().max().item())
         assert moved.abs().max().item() > 1e-2  # a dimension does move the logits
     # the positional decoder mixes its dimensions (its MLP reads them together)
-    p = _model(vocab, "positional", positions=6)
-    with torch.no_grad():
-        zi, zj, zij = z.clone(), z.clone(), z.clone()
-        zi[:, 0] += a
-        zj[:, 1] += b
-        zij[:, 0] += a
-        zij[:, 1] += b
-        f = lambda c: p.out(p.pos_decoder(c, 6))  # noqa: E731
-        assert (f(zij) - f(zi) - f(zj) + f(z)).abs().max().item() > 1e-3
+    mixed, _ = _mixed_difference(_model(vocab, "positional", positions=6), z, 0, 1, a, b)
+    assert mixed.abs().max().item() > 1e-3
 
 
 def test_fourier_features_enter_each_dimension_and_are_checked(vocab):
