@@ -54,7 +54,6 @@ class VAEOutput:
     z: torch.Tensor  # (B, D)
     recon_nll: torch.Tensor  # (B,) summed token NLL of each sentence, <eos> included
     n_tokens: int  # real tokens in the batch (targets incl. <eos>)
-    n_correct: int | None = None  # argmax == target count, when asked for
 
 
 def additive_width(hidden_dim: int) -> int:
@@ -321,9 +320,18 @@ class SentenceVAE(nn.Module):
         return nll, correct
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, sample: bool = True,
-                count_correct: bool = False) -> VAEOutput:
-        """Encode, sample z (or take the mean), decode; tokens (B, T), lengths (B,)."""
+                noise: torch.Tensor | None = None) -> VAEOutput:
+        """Encode, sample z (or take the mean), decode; tokens (B, T), lengths (B,).
+
+        `noise` (B, D), when given, is the reparameterisation noise: z = mu + noise·sigma (data-parallel
+        training passes each rank its rows of one global draw); else it is drawn here.
+        """
         mu, logvar = self.encode(tokens, lengths)
-        z = self.reparameterize(mu, logvar) if sample else mu
-        nll, correct = self.reconstruction_nll(z, tokens, lengths, count_correct)
-        return VAEOutput(mu, logvar, z, nll, int(lengths.sum()), correct)
+        if not sample:
+            z = mu
+        elif noise is not None:
+            z = mu + noise * torch.exp(0.5 * logvar)  # (B, D): the formula of reparameterize
+        else:
+            z = self.reparameterize(mu, logvar)
+        nll, _ = self.reconstruction_nll(z, tokens, lengths)
+        return VAEOutput(mu, logvar, z, nll, int(lengths.sum()))
