@@ -12,9 +12,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from ui import jobs, loaders, train_figures, widgets
+from ui import loaders, train_figures, widgets
 from ui.analysis import finite_number
 from ui.textdiff import escape, mark_changes
+from vae_core import jobs
 from vae_core.config import SCHEDULES
 from vae_core.latent import interpolate
 from vae_core.runs import RunError, read_json, read_metrics

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui import jobs, loaders, state, train_figures
+from ui import loaders, state, train_figures
+from vae_core import jobs
 from vae_core.config import DECODERS, RNN_TYPES, SCHEDULES, ModelConfig, TrainConfig
 from vae_core.corpus import CorpusError
 from vae_core.runs import read_metrics

@@ -88,7 +88,7 @@ def test_sweep_launched_from_the_page_runs_and_shows_progress(open_app):
     at.run()
     at.button(key="sw_launch").click().run()
     assert any("started" in s.value for s in at.success), [e.value for e in at.error]
-    from ui import jobs
+    from vae_core import jobs
 
     deadline = time.time() + 180
     while time.time() < deadline and jobs.read_sweep(runs, "pagesweep").get("alive"):

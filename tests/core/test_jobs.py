@@ -1,4 +1,4 @@
-"""ui.jobs: run names, upload and path checks, the training queue, stop and progress (no Streamlit)."""
+"""vae_core.jobs: run names, upload and path checks, the training queue, stop and progress (no Streamlit)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ui import jobs
+from vae_core import jobs
 from vae_core.runs import read_status, write_status
 
 TINY = ["--corpus", "synthetic", "--embed-dim", "8", "--hidden-dim", "16", "--latent-dim", "4",

@@ -30,7 +30,7 @@ import torch
 
 from tests.app.conftest import REPO, TINY_RUN
 from tests.core.helpers import tiny_model_config, tiny_train_config, toy_corpus
-from ui import jobs
+from vae_core import jobs
 from vae_core.runs import RunError, load_run, read_metrics, read_status
 from vae_core.train import train
 

@@ -28,7 +28,8 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.scriptrunner import script_cache
 
 from tests.app.conftest import TINY_RUN, open_page
-from ui import jobs, loaders, state
+from ui import loaders, state
+from vae_core import jobs
 from vae_core.config import DecodeConfig
 from vae_core.corpus import load_corpus
 from vae_core.decode import decode

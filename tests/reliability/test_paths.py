@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ui import jobs
 from ui.state import parse_run_name
+from vae_core import jobs
 from vae_core.runs import write_status
 
 from .test_uploads import snapshot

@@ -8,7 +8,7 @@ import sys
 import tomllib
 
 from tests.app.conftest import REPO
-from ui import jobs
+from vae_core import jobs
 
 
 def _config() -> dict:

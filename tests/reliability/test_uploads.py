@@ -17,7 +17,8 @@ import pytest
 from streamlit import config as st_config
 
 from tests.app.conftest import REPO
-from ui import analysis, jobs
+from ui import analysis
+from vae_core import jobs
 from vae_core.corpus import CorpusError, parse_text
 
 GOOD = "\n".join(f"the cat {i} sat on the mat ." for i in range(60)).encode()
@@ -39,7 +40,7 @@ BAD_UPLOADS = {
 
 def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
     """Every file under the roots: path -> (size, mtime_ns); missing roots are empty. The empty lock file
-    of the training queue (ui.jobs.LOCK_NAME) holds no data and is left out."""
+    of the training queue (vae_core.jobs.LOCK_NAME) holds no data and is left out."""
     out = {}
     for root in roots:
         if root.exists():

@@ -1,4 +1,4 @@
-"""Training and sweep subprocesses for the app: start, queue, stop, progress; upload and path checks.
+"""Training and sweep subprocesses: start, queue, stop, progress; upload and path checks (the app and the CLI share them).
 
 No model logic and no Streamlit: a training is `python -m vae_core train ... --out <run>` in its own
 session (it outlives the browser tab and the server), watched through the run directory's
