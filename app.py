@@ -1,8 +1,11 @@
 """β-VAE Text Lab: the router. Page config, navigation, the sidebar's model picker and decode settings.
 
-Run with `streamlit run app.py`. Each page lives in app_pages/, not pages/: Streamlit treats a pages/
-folder as a legacy multipage app and would run a page without this router on a first visit by link.
-A page whose file does not exist is left out of the navigation.
+Run with `streamlit run app.py`. Each page lives in app_pages/, not pages/: Streamlit's legacy multipage
+mechanism registers every pages/<name>.py as a page of its own, and until a session has executed
+st.navigation it serves such a page by its URL directly, so a first visit by link would run the page
+without this router (no sidebar model picker, no decode settings). A page whose file does not exist is
+left out of the navigation. Import direction: app_pages → ui → vae_core; neither app.py, app_pages/ nor
+ui/ imports torch (tests/core/test_no_streamlit_in_core.py checks it).
 """
 
 from __future__ import annotations

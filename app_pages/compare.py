@@ -3,22 +3,20 @@ the rate–distortion plane, and β sweeps (grid / random / TPE on Optuna) launc
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from ui import loaders, train_figures, widgets
-from ui.analysis import finite_number
+from ui.settings import setting_widget
 from ui.textdiff import escape, mark_changes
-from vae_core import jobs
-from vae_core.config import SCHEDULES
-from vae_core.latent import interpolate
-from vae_core.runs import RunError, read_json, read_metrics
+from vae_core import comparison, explore, jobs
+from vae_core.config import SCHEDULES, check_value, training_settings
+from vae_core.runs import RunError, read_json, read_metrics, read_summary
 from vae_core.text import tokenize
 
 MAX_COLUMNS = 4  # runs shown side by side in the sentence section
@@ -42,58 +40,10 @@ def _read(path: Path, name: str) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
-def _flat(d: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        elif isinstance(v, list):
-            out[key] = json.dumps(v)
-        else:
-            out[key] = v
-    return out
-
-
 def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
     """Rows = config keys whose values differ between runs (model.*, train.*, corpus.*), columns = runs."""
-    flat = {name: {k: v for k, v in _flat(cfg).items() if k.split(".")[0] in ("model", "train", "corpus")}
-            for name, cfg in configs.items()}
-    keys = sorted(set().union(*(f.keys() for f in flat.values()))) if flat else []
-    rows = {k: [flat[n].get(k, "–") for n in flat] for k in keys
-            if len({json.dumps(flat[n].get(k), sort_keys=True, default=str) for n in flat}) > 1}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(flat)).astype(str) if rows else pd.DataFrame()
-
-
-def final_figures(summary: dict) -> dict[str, float | None]:
-    """The figures of one run: validation at the end of training, and the evaluation when present."""
-    training = summary.get("training") if isinstance(summary.get("training"), dict) else {}
-    valid = training.get("valid") if isinstance(training.get("valid"), dict) else {}
-    ev = summary.get("eval") if isinstance(summary.get("eval"), dict) else {}
-    dis = ev.get("disentanglement") if isinstance(ev.get("disentanglement"), dict) else {}
-    sweep = summary.get("sweep") if isinstance(summary.get("sweep"), dict) else {}
-    return {
-        "valid recon": finite_number(valid.get("recon")),
-        "valid KL": finite_number(valid.get("kl")),
-        "valid ELBO": finite_number(valid.get("elbo")),
-        "valid AU": finite_number(valid.get("active_units")),
-        "eval recon": finite_number(ev.get("recon")),
-        "eval KL": finite_number(ev.get("kl")),
-        "eval ELBO": finite_number(ev.get("elbo")),
-        "eval NLL": finite_number(ev.get("nll", ev.get("nll_bound"))),
-        "eval AU": finite_number(ev.get("active_units")),
-        "eval MI": finite_number(ev.get("mi")),
-        "MIG": finite_number(dis.get("mig", sweep.get("mig"))),
-        "exact match": finite_number(ev.get("exact_match")),
-    }
-
-
-def rd_point(path: Path, cfg: dict, summary: dict) -> dict:
-    training = summary.get("training") if isinstance(summary.get("training"), dict) else {}
-    valid = training.get("valid") if isinstance(training.get("valid"), dict) else {}
-    tcfg = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
-    return {"name": path.name, "kl": valid.get("kl"), "recon": valid.get("recon"), "beta": tcfg.get("beta"),
-            "schedule": tcfg.get("schedule"), "source": "sweep" if "sweep" in summary else "run"}
+    rows = comparison.config_diff(configs)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(configs)).astype(str) if rows else pd.DataFrame()
 
 
 def _load(path: Path):
@@ -120,7 +70,7 @@ else:  # drop runs that disappeared
 chosen = st.multiselect("Runs to compare (two or more)", names, key="compare_runs",
                         help="Shipped models and your runs; finished sweeps' trials are runs too.")
 configs = {n: _read(by_name[n], "config.json") for n in chosen}
-summaries = {n: _read(by_name[n], "summary.json") for n in chosen}
+summaries = {n: read_summary(by_name[n]) for n in chosen}
 
 if len(chosen) < 2:
     st.info("Pick at least two runs to compare them." if names else
@@ -134,7 +84,7 @@ else:
         st.dataframe(diff, width="stretch")
 
     st.header("Final figures")
-    table = pd.DataFrame({n: final_figures(summaries[n]) for n in chosen})
+    table = pd.DataFrame({n: comparison.final_figures(summaries[n]) for n in chosen})
     table = table.dropna(how="all")
     st.dataframe(table.style.format(lambda v: "–" if v is None or pd.isna(v) else f"{v:.3f}"), width="stretch")
     st.caption("Per sentence, in nats. 'valid' = the last validation of training; 'eval' = "
@@ -153,8 +103,8 @@ st.markdown("Each run is a point: how many nats its code carries (**rate**, KL) 
 include_sweeps = st.checkbox("Add every sweep trial in the runs folder", value=True, key="compare_rd_sweeps")
 rd_paths = [by_name[n] for n in chosen]
 if include_sweeps:
-    rd_paths += [p for p in available if p.name not in chosen and "sweep" in _read(p, "summary.json")]
-points = [rd_point(p, _read(p, "config.json"), _read(p, "summary.json")) for p in rd_paths]
+    rd_paths += [p for p in available if p.name not in chosen and read_summary(p).sweep is not None]
+points = [comparison.rd_point(p.name, _read(p, "config.json"), read_summary(p)) for p in rd_paths]
 st.plotly_chart(train_figures.rate_distortion(points), key="compare_rd")
 
 # ---- the same sentence through each run
@@ -186,10 +136,10 @@ if len(chosen) >= 2:
                     recon = loaders.decode_texts(run, mu[:1])[0]
                     stats = loaders.dim_stats(run)
                     dim = stats.active_dims[0] if stats.active_dims else stats.order[0]
-                    grid = mu[:1].repeat(len(TRAVERSE_VALUES), 1)  # (V, D)
-                    grid[:, dim] = torch.tensor(TRAVERSE_VALUES)
+                    grid = np.repeat(mu[:1], len(TRAVERSE_VALUES), axis=0)  # (V, D)
+                    grid[:, dim] = TRAVERSE_VALUES
                     traversal = loaders.decode_texts(run, grid)
-                    path = interpolate(mu[0], mu[1], INTERP_STEPS, "lerp")  # (S, D)
+                    path = explore.interpolate(mu[0], mu[1], INTERP_STEPS, "lerp")  # (S, D)
                     interp = loaders.decode_texts(run, path)
                 except (RunError, OSError, ValueError, RuntimeError) as e:
                     st.error(f"Cannot use this run: {_md(e)}")
@@ -242,11 +192,13 @@ with st.expander("Launch a sweep", expanded=False):
     with c3:
         corpus = st.text_input("Corpus", "synthetic", key="sw_corpus",
                                help="synthetic, or a path inside the allowed data folders.")
-        embed = st.number_input("Embedding", 1, 8192, 64, 8, key="sw_embed")
-        hidden = st.number_input("Hidden", 1, 8192, 128, 16, key="sw_hidden")
-        epochs = st.number_input("Epochs", 1, 10_000, 2, 1, key="sw_epochs")
-        max_steps = st.number_input("Max steps per trial (0 = all epochs)", 0, 10**8, 500, 50, key="sw_max_steps")
-        batch = st.number_input("Batch size", 1, 65_536, 32, 8, key="sw_batch")
+        # fixed in every trial; widgets from the setting declarations (vae_core.config), with sweep-sized defaults
+        sw = training_settings()
+        fixed = {setting_name: setting_widget(sw[setting_name], key, value) for setting_name, key, value in (
+            ("embed_dim", "sw_embed", 64), ("hidden_dim", "sw_hidden", 128), ("epochs", "sw_epochs", 2),
+            ("max_steps", "sw_max_steps", 500), ("batch_size", "sw_batch", 32), ("decoder", "sw_decoder", None))}
+        if fixed["decoder"] == "additive":
+            fixed["fourier_features"] = setting_widget(sw["fourier_features"], "sw_fourier", None)
     launch = st.button("Launch sweep", type="primary", key="sw_launch")
     if launch:
         try:
@@ -256,9 +208,10 @@ with st.expander("Launch a sweep", expanded=False):
             if corpus.strip() != "synthetic":
                 corpus = str(jobs.resolve_data_path(corpus))
             args = ["--sampler", sampler, "--trials", str(int(trials)), "--objectives", ",".join(objectives),
-                    "--corpus", corpus.strip(), "--embed-dim", str(int(embed)), "--hidden-dim", str(int(hidden)),
-                    "--epochs", str(int(epochs)), "--max-steps", str(int(max_steps)), "--batch-size", str(int(batch)),
-                    "--quiet"]
+                    "--corpus", corpus.strip(), "--quiet"]
+            for setting_name, value in fixed.items():  # checked as the config checks it, passed as its flag
+                check_value(sw[setting_name], value)
+                args += [sw[setting_name].cli_flag, str(value)]
             if beta_mode == "values":
                 vals = [v.strip() for v in beta_values.split(",") if v.strip()]
                 [float(v) for v in vals]  # noqa: B018 - raises ValueError on garbage

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import analysis, figures, loaders, map_figures, widgets
+from ui import analysis, figures, loaders, metric_figures, widgets
+from ui.textdiff import escape
+from vae_core.comparison import COMPARE_COLUMNS, COMPARE_SENTENCES
+from vae_core.evaluate import N_TRAVERSAL_BASES
+from vae_core.subsets import MAX_LABEL_VALUES, label_factors, sample_subset
+from vae_core.summary import PriorValidity
 
 SOURCES = {"test": "Test sentences of the run's corpus", "upload": "Your uploaded file"}
 DEFAULT_N = 2000  # sentences analysed by default: DCI and SAP fit in a few seconds on 2 cores
@@ -40,7 +45,7 @@ st.markdown(
 # --------------------------------------------------------------------------- which sentences
 
 corpus = analysis.run_corpus(run)
-ev = analysis.summary_eval(run.path)
+ev = loaders.read_summary(run.path).evaluation
 with st.expander("Sentences analysed (and your own labelled sentences)", expanded=corpus is None):
     upload = analysis.label_upload("dis")
 sources = (["test"] if corpus is not None and len(corpus.test) >= 10 else []) + (["upload"] if upload else [])
@@ -66,7 +71,7 @@ n = c2.slider(
     step=10 if max_n >= 200 else 1,
     key="w_dis_n",
 )
-subset = analysis.sample_subset(upload, n) if source == "upload" else analysis.run_subset(run, ("test",), n)
+subset = sample_subset(upload, n) if source == "upload" else analysis.run_subset(run, ("test",), n)
 with st.spinner(f"Encoding {len(subset):,} sentences…"):
     enc = analysis.encode_subset(run, subset)
 stats = analysis.latent_stats(run, subset, enc)
@@ -75,7 +80,7 @@ st.caption(f"Measured on {subset.source}.")
 # --------------------------------------------------------------------------- usage of each dimension
 
 st.header("How much each dimension is used")
-ev_mi = ev.get("mi") if isinstance(ev.get("mi"), (int, float)) and math.isfinite(ev.get("mi")) else None
+ev_mi = ev.mi if ev is not None else None
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(
     "Active units",
@@ -87,10 +92,10 @@ if ev_mi is not None:
     m3.metric("I(x; z) (nats)", f"{ev_mi:.2f}", help="From the evaluation in summary.json.")
     mi_note = (
         (
-            f"I(x; z) from the evaluation in summary.json ({ev.get('mi_n', '?'):,} {ev.get('split', '')} "
+            f"I(x; z) from the evaluation in summary.json ({ev.mi_n:,} {escape(ev.split or '')} "
             f"sentences); on these sentences it is {stats.mi:.2f}."
         )
-        if isinstance(ev.get("mi_n"), int)
+        if ev.mi_n is not None
         else ("I(x; z) from the evaluation in summary.json.")
     )
 else:
@@ -101,14 +106,14 @@ else:
     )
 m4.metric(
     "Reconstructed exactly",
-    f"{float(np.mean(enc.correct)):.0%}",
+    f"{enc.exact_match:.0%}",
     help="Greedy decode of the posterior mean equals the input, word for word.",
 )
 st.caption(mi_note)
 order = st.radio("Order", ("by index", "largest KL first"), horizontal=True, key="w_dis_kl_sort")
 k1, k2 = st.columns(2)
-k1.plotly_chart(map_figures.kl_bar(stats.kl, stats.active, sort=order != "by index"), key="w_dis_kl_chart")
-k2.plotly_chart(map_figures.variance_bar(stats.variances, stats.threshold), key="w_dis_var_chart")
+k1.plotly_chart(metric_figures.kl_per_dim_bar(stats.kl, stats.active, sort=order != "by index"), key="w_dis_kl_chart")
+k2.plotly_chart(metric_figures.variance_bar(stats.variances, stats.threshold), key="w_dis_var_chart")
 dims_table = pd.DataFrame(
     {
         "dim": [f"z{d}" for d in range(dim)],
@@ -133,7 +138,7 @@ else:
     rng = np.random.default_rng(0)
     std = np.exp(0.5 * np.asarray(enc.logvar[:, shown], dtype=np.float64))
     values = np.asarray(enc.mu[:, shown], dtype=np.float64) + rng.standard_normal(std.shape) * std
-st.plotly_chart(map_figures.prior_vs_posterior(values, shown, what), key="w_dis_prior_chart")
+st.plotly_chart(metric_figures.prior_vs_posterior(values, shown, what), key="w_dis_prior_chart")
 st.caption(
     ("Active dimensions, largest KL first" if active_dims else "No active dimension; the largest-KL ones")
     + (f" (first {MAX_HIST_DIMS})" if len(active_dims) > MAX_HIST_DIMS else "")
@@ -145,12 +150,12 @@ st.caption(
 # --------------------------------------------------------------------------- factors and labels
 
 st.header("Dimensions × factors")
-labelled = analysis.label_factors(subset.labels, subset.factor_names)
+labelled = label_factors(subset.labels, subset.factor_names)
 report = None
 if labelled is None:
     st.info(
-        "These sentences have no label columns with 2 to 50 values. Upload a CSV with a text column and label "
-        "columns (in the box at the top) to measure how the latent dimensions capture your labels."
+        f"These sentences have no label columns with 2 to {MAX_LABEL_VALUES} values. Upload a CSV with a text "
+        "column and label columns (in the box at the top) to measure how the latent dimensions capture your labels."
     )
 else:
     factors, names, _values, skipped = labelled
@@ -172,7 +177,7 @@ else:
         }
     )
     t1, t2 = st.columns([3, 2])
-    t1.plotly_chart(map_figures.mi_heatmap(report["mi_matrix"], names), key="w_dis_mi_chart")
+    t1.plotly_chart(metric_figures.mi_heatmap(report["mi_matrix"], names), key="w_dis_mi_chart")
     with t2:
         st.dataframe(
             metrics_table,
@@ -198,7 +203,7 @@ else:
     )
     p1, p2 = st.columns([2, 3])
     p1.plotly_chart(
-        map_figures.probe_bars(names, [p["accuracy"] for p in probe], [p["baseline"] for p in probe]),
+        metric_figures.probe_bars(names, [p["accuracy"] for p in probe], [p["baseline"] for p in probe]),
         key="w_dis_probe_chart",
     )
     with p2:
@@ -216,7 +221,10 @@ else:
             "held-out 20%; the baseline always answers the most common value."
         )
     if skipped:
-        st.caption("Not used (fewer than 2 or more than 50 distinct values): " + ", ".join(skipped))
+        st.caption(
+            f"Not used (fewer than 2 or more than {MAX_LABEL_VALUES} distinct values): "
+            + ", ".join(escape(c) for c in skipped)
+        )
     widgets.csv_download(
         pd.concat(
             [metrics_table.drop(columns="what it measures"), per_factor.rename(columns={"factor": "metric"})],
@@ -231,7 +239,7 @@ else:
 if loaders.is_synthetic(run) and subset.factor_names:
     st.header("What each dimension changes when decoded")
     trav_dims = active_dims or list(range(dim))
-    with st.spinner("Traversing each dimension from 50 sentences and parsing the decodes…"):
+    with st.spinner(f"Traversing each dimension from {N_TRAVERSAL_BASES} sentences and parsing the decodes…"):
         effects = analysis.traversal_effects(run, subset, enc, trav_dims)
     per_dim = effects["per_dim"]
     factor_names = list(subset.factor_names)
@@ -268,21 +276,21 @@ if loaders.is_synthetic(run) and subset.factor_names:
         f"that factor alone and it changes something in ≥ {effects['min_change_rate']:.0%} of its steps.",
     )
     g2.caption(", ".join(f"{f}: {', '.join(f'z{d}' for d in ds)}" for f, ds in owners.items()) or "None yet.")
-    prior = ev.get("prior_samples") if isinstance(ev.get("prior_samples"), dict) else None
+    prior = ev.prior_samples if ev is not None else None
     prior_note = "from the evaluation in summary.json"
-    if prior is None:
+    if prior is None or None in (prior.n, prior.validity, prior.distinct_valid, prior.coverage):
         with st.spinner("Decoding samples from the prior…"):
-            prior = analysis.prior_validity(run)
+            prior = PriorValidity.from_json(analysis.prior_validity(run))
         prior_note = "measured here"
-    g2.metric("Prior samples that are valid sentences", f"{prior['validity']:.0%}")
+    g2.metric("Prior samples that are valid sentences", f"{prior.validity:.0%}")
     g2.metric(
         "Distinct valid samples",
-        f"{prior['distinct_valid']:.0%}",
+        f"{prior.distinct_valid:.0%}",
         help="Distinct valid sentences / samples: low means the prior keeps decoding the same few sentences.",
     )
     g2.caption(
-        f"{prior['n']:,} samples z ~ N(0, I), greedy decoding, {prior_note}; they cover "
-        f"{prior['coverage']:.2%} of the corpus."
+        f"{prior.n:,} samples z ~ N(0, I), greedy decoding, {prior_note}; they cover "
+        f"{prior.coverage:.2%} of the corpus."
     )
     pct = {c: st.column_config.NumberColumn(format="%.2f") for c in ["change rate", "validity", *factor_names]}
     st.dataframe(share, hide_index=True, key="w_dis_trav_table", column_config=pct)
@@ -307,7 +315,7 @@ chosen = st.multiselect(
 if chosen:
     with st.spinner("Measuring the runs that have no evaluation…"):
         rows = [analysis.comparison_row(p) for p in chosen]
-    compare = pd.DataFrame(rows, columns=list(analysis.COMPARE_COLUMNS))
+    compare = pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))
     st.dataframe(
         compare,
         hide_index=True,
@@ -319,7 +327,7 @@ if chosen:
     widgets.csv_download(compare, "runs-disentanglement.csv", key="w_dis_compare_csv")
     if len(rows) >= 2:
         st.plotly_chart(
-            map_figures.beta_tradeoff(
+            metric_figures.beta_tradeoff(
                 compare["run"].tolist(),
                 [r["β"] for r in rows],
                 [r["MIG"] for r in rows],
@@ -329,5 +337,5 @@ if chosen:
         )
     st.caption(
         "Numbers from each run's evaluation in summary.json where there is one, else measured on up to "
-        f"{analysis.COMPARE_SENTENCES:,} of its test sentences (the 'source' column says which)."
+        f"{COMPARE_SENTENCES:,} of its test sentences (the 'source' column says which)."
     )

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from ui import figures, loaders, state, widgets
 from ui.textdiff import escape, mark_changes
-from vae_core.latent import INTERPOLATION_METHODS, arithmetic, attribute_vector, interpolate, move_along
+from vae_core import explore
+from vae_core.latent import INTERPOLATION_METHODS
+from vae_core.subsets import label_values
 from vae_core.synthetic import factor_changes, parse
-
-MAX_LABEL_VALUES = 50  # a label column with more distinct values is not offered for attribute vectors
 
 
 def collapse_repeats(texts: list[str]) -> list[tuple[int, int, str]]:
@@ -114,7 +113,7 @@ else:
     mu, _, oov = loaders.encode(run, [sentence_a, sentence_b])
     widgets.oov_warning(oov[0], "The first sentence")
     widgets.oov_warning(oov[1], "The second sentence")
-    path = interpolate(mu[0], mu[1], steps, method)  # (steps, D)
+    path = explore.interpolate(mu[0], mu[1], steps, method)  # (steps, D)
     texts = loaders.decode_texts(run, path)
     labels = [f"{i} (t={i / (steps - 1):.2f})" for i in range(steps)]
     table = path_table(texts, [f"{i / (steps - 1):.3f}" for i in range(steps)], synthetic, "t")
@@ -137,9 +136,9 @@ else:
             from vae_core.projection import fit_projection
 
             background, _, _ = loaders.encode(run, sample)
-            proj = fit_projection(background.numpy(), "pca", 2)
+            proj = fit_projection(background, "pca", 2)
             st.plotly_chart(
-                figures.latent_path(proj.coords, proj.transform(path.numpy()), [escape(t) for t in texts]),
+                figures.latent_path(proj.coords, proj.transform(path), [escape(t) for t in texts]),
                 key="w_interp_map",
             )
             st.caption("PCA of 500 test sentences' codes (grey) with the path drawn over it.")
@@ -163,8 +162,8 @@ if all(arith):
     codes, _, oov = loaders.encode(run, arith)
     for name, words in zip(("a", "b", "c"), oov, strict=True):
         widgets.oov_warning(words, f"Sentence {name}")
-    result = arithmetic(codes[0], codes[1], codes[2])  # (D,)
-    decoded = loaders.decode_texts(run, torch.cat([codes, result[None]]))  # (4, D) in one call
+    result = explore.arithmetic(codes[0], codes[1], codes[2])  # (D,)
+    decoded = loaders.decode_texts(run, np.concatenate([codes, result[None]]))  # (4, D) in one call
     rows = [[escape(n), escape(t) or "<i>(empty)</i>"] for n, t in zip(("a", "b", "c"), decoded[:3], strict=True)]
     rows.append(["<b>a − b + c</b>", mark_changes(decoded[2].split(), decoded[3].split()) or "<i>(empty)</i>"])
     widgets.show_html(widgets.html_table(["code", "decoded (result: changes vs c marked)"], rows))
@@ -189,7 +188,7 @@ else:
 
 st.header("Attribute vectors")
 sample, labels = loaders.corpus_sample(run, "train", loaders.ENCODE_LIMIT)
-usable = {c: sorted(set(v)) for c, v in labels.items() if 2 <= len(set(v)) <= MAX_LABEL_VALUES}
+usable = label_values(labels)  # the label columns that are factors, with their values
 if not usable:
     st.caption("This run's corpus has no label columns here, so there are no attribute vectors to move along.")
     st.stop()
@@ -208,17 +207,17 @@ if not base:
 codes, _, _ = loaders.encode(run, sample)
 mask = np.array([v == value for v in labels[column]])
 try:
-    direction = attribute_vector(codes, torch.from_numpy(mask))
+    direction = explore.attribute_vector(codes, mask)  # (D,)
 except ValueError as e:
     st.warning(f"Cannot build this direction: {e}")
     st.stop()
 z_base, _, _ = loaders.encode(run, [base])
 scales = np.linspace(0.0, 2.0, n_scales).tolist()
-moved = move_along(z_base[0], direction, scales)  # (n_scales, D)
+moved = explore.move_along(z_base[0], direction, scales)  # (n_scales, D)
 moved_texts = loaders.decode_texts(run, moved)
 st.caption(
     f"Direction from {int(mask.sum())} of {len(mask)} training sentences with {column} = {value}; "
-    f"its length is {float(direction.norm()):.2f}. Moving: the first sentence above."
+    f"its length is {float(np.linalg.norm(direction)):.2f}. Moving: the first sentence above."
 )
 scale_labels = [f"{s:.2f}" for s in scales]
 widgets.show_html(path_html(moved_texts, [f"×{s}" for s in scale_labels], synthetic, collapse=True))

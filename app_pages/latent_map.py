@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
 from ui import analysis, loaders, map_figures, selection, widgets
 from ui.textdiff import escape
+from vae_core import encodings, explore, map_cache, subsets
 from vae_core.config import DecodeConfig
-from vae_core.latent import INTERPOLATION_METHODS, interpolate, nearest
+from vae_core.latent import INTERPOLATION_METHODS
 from vae_core.projection import knn_place
 
 METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
@@ -147,9 +147,9 @@ def _spec_from_widgets() -> dict:
     }
 
 
-def _subset(spec: dict) -> analysis.Subset | None:
+def _subset(spec: dict) -> subsets.Subset | None:
     if spec["source"] == "upload":
-        return None if upload is None else analysis.sample_subset(upload, spec["n"])
+        return None if upload is None else subsets.sample_subset(upload, spec["n"])
     return analysis.run_subset(run, SPLITS[spec["source"]], spec["n"])
 
 
@@ -162,9 +162,9 @@ elif last and last["source"] == source:
 else:  # never drawn in this session: draw the default map only if it is already on disk
     candidate = _spec_from_widgets()
     cand_subset = _subset(candidate)
-    if cand_subset is not None and analysis.disk_cached(
+    if cand_subset is not None and map_cache.disk_cached(
         run.path,
-        analysis.map_key(
+        map_cache.map_key(
             run.path,
             cand_subset.subset_id,
             candidate["method"],
@@ -219,12 +219,12 @@ params_text = ", ".join(f"{k}={v}" for k, v in proj.params.items() if v is not N
 st.caption(
     f"{method_name} {proj.n_components}-D of {subset.source} · {where} · "
     + (f"{params_text} · " if params_text else "")
-    + f"reconstructed exactly: {float(np.mean(enc.correct)):.0%}"
+    + f"reconstructed exactly: {enc.exact_match:.0%}"
 )
 
 # --------------------------------------------------------------------------- colour and search
 
-options = analysis.color_options(subset, dim)
+options = encodings.color_options(subset, dim)
 if st.session_state.get("w_map_color") not in options:
     st.session_state["w_map_color"] = options[0]
 c1, c2 = st.columns([1, 2])
@@ -236,7 +236,7 @@ color_choice = c1.selectbox(
     "equals the input, or the value of one latent dimension.",
 )
 query = c2.text_input("Search the sentences (case-insensitive)", key="w_map_search", max_chars=200)
-matches = analysis.text_matches(subset.sentences, query) if query.strip() else []
+matches = subsets.text_matches(subset.sentences, query) if query.strip() else []
 if query.strip():
     c2.caption(
         f"{len(matches):,} sentence(s) contain “{escape(query.strip())}”." if matches else "No sentence matches."
@@ -271,7 +271,7 @@ with st.expander("Place your own sentences (and draw a path between two)", expan
                 "in latent space (instant).",
             )
         place = proj.transform if exact else _knn_place  # (M, D) -> (M, C): placed, not refitted
-        placed_xy = place(placed_mu.numpy())
+        placed_xy = place(placed_mu)
         placed_overlay = map_figures.Overlay(
             placed_xy,
             [str(i + 1) for i in range(len(placed_sentences))],
@@ -293,10 +293,10 @@ with st.expander("Place your own sentences (and draw a path between two)", expan
             interp = p4.radio("Interpolation", INTERPOLATION_METHODS, horizontal=True, key="w_map_path_method")
             draw_path = st.checkbox("Draw the path on the map", value=True, key="w_map_path_on")
             if draw_path and a != b:
-                path_z = interpolate(placed_mu[a], placed_mu[b], steps, interp)  # (steps, D)
+                path_z = explore.interpolate(placed_mu[a], placed_mu[b], steps, interp)  # (steps, D)
                 path_texts = loaders.decode_texts(run, path_z)
                 path_overlay = map_figures.Overlay(
-                    place(path_z.numpy()),
+                    place(path_z),
                     [str(i) for i in range(steps)],
                     [f"{i}: {map_figures.escape_hover(t)}" for i, t in enumerate(path_texts)],
                     "path",
@@ -342,12 +342,12 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
             q_code = placed_mu[int(choice[1:])]
         else:
             nn_query_row = int(choice[1:])
-            q_code = torch.from_numpy(np.array(enc.mu[nn_query_row]))
-        idx, dist = nearest(torch.from_numpy(np.array(enc.mu)), q_code, k=int(k) + 1, metric=metric)
+            q_code = enc.mu[nn_query_row]
+        idx, dist = explore.nearest(enc.mu, q_code, k=int(k) + 1, metric=metric)
         pairs = [(int(i), float(d)) for i, d in zip(idx[0], dist[0], strict=True) if int(i) != nn_query_row]
         pairs = pairs[: int(k)]
         nn_rows = [i for i, _ in pairs]
-        nn_table = analysis.rows_frame(subset, enc, coords, nn_rows)
+        nn_table = encodings.rows_frame(subset, enc, coords, nn_rows)
         nn_table.insert(1, "distance", [d for _, d in pairs])
         st.caption(
             f"Neighbours by {metric} distance between posterior means ({dim}-D), not on the map: "
@@ -357,9 +357,9 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
 
 # --------------------------------------------------------------------------- the map
 
-kind, values, categories = analysis.color_values(color_choice, subset, enc)
+kind, values, categories = encodings.color_values(color_choice, subset, enc)
 color = map_figures.ColorSpec(
-    color_choice, kind, values, categories, map_figures.BOOL_COLORS if color_choice == analysis.COLOR_RECON else {}
+    color_choice, kind, values, categories, map_figures.BOOL_COLORS if color_choice == encodings.COLOR_RECON else {}
 )
 hover = analysis.hover_texts(run, subset, enc)
 fig = map_figures.map_figure(
@@ -384,7 +384,7 @@ if proj.n_components == 3:
     st.caption("Drag to rotate. Box and lasso selection need a 2-D map; in 3-D, click a point to list it.")
 if rows:
     st.subheader(f"Selected: {len(rows):,} sentence(s)")
-    table = analysis.rows_frame(subset, enc, coords, rows)
+    table = encodings.rows_frame(subset, enc, coords, rows)
     st.dataframe(table, hide_index=True, key="w_map_selection_table")
     widgets.csv_download(
         table, f"latent-map-selection-{run.name}.csv", "Download the selection (CSV)", key="w_map_selection_csv"
@@ -393,7 +393,7 @@ else:
     st.caption("Select points with the box or lasso tool (top right of the chart) to list their sentences here.")
 if matches:
     with st.expander(f"Search matches ({len(matches):,})"):
-        match_table = analysis.rows_frame(subset, enc, coords, matches)
+        match_table = encodings.rows_frame(subset, enc, coords, matches)
         st.dataframe(match_table, hide_index=True, key="w_map_match_table")
         widgets.csv_download(
             match_table, f"latent-map-search-{run.name}.csv", "Download the matches (CSV)", key="w_map_match_csv"

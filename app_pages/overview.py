@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import torch
 
-from ui import figures, loaders, state, widgets
+from ui import figures, loaders, metric_figures, state, widgets
+from ui.textdiff import escape
+from vae_core import explore
 from vae_core.config import to_dict
 from vae_core.model import parameter_count
 from vae_core.runs import effective_state, read_metrics
@@ -65,53 +66,48 @@ st.caption(
 )
 
 summary = loaders.read_summary(run.path)
-ev = summary.get("eval") if isinstance(summary.get("eval"), dict) else None
+ev = summary.evaluation
 
 
-def _num(d: dict, key: str) -> float | None:
-    v = d.get(key)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "—" if value is None else format(value, spec)
 
 
 if ev:
-    nll = _num(ev, "nll")
-    nll_label = "NLL (importance-sampled)" if nll is not None else "NLL ≤ (−ELBO)"
-    nll = nll if nll is not None else _num(ev, "nll_bound")
-    ppl = _num(ev, "ppl") if _num(ev, "ppl") is not None else _num(ev, "ppl_bound")
+    nll_label = "NLL (importance-sampled)" if ev.nll is not None else "NLL ≤ (−ELBO)"
+    nll = ev.nll if ev.nll is not None else ev.nll_bound
+    ppl = ev.ppl if ev.ppl is not None else ev.ppl_bound
     cols = st.columns(5)
-    cols[0].metric(nll_label, "—" if nll is None else f"{nll:.2f}")
-    cols[1].metric("Perplexity", "—" if ppl is None else f"{ppl:.2f}")
-    cols[2].metric("KL (nats)", "—" if _num(ev, "kl") is None else f"{_num(ev, 'kl'):.2f}")
-    au = ev.get("active_units")
-    cols[3].metric("Active units", "—" if not isinstance(au, int) else f"{au} / {mcfg.latent_dim}")
-    cols[4].metric("Mutual information I(x;z)", "—" if _num(ev, "mi") is None else f"{_num(ev, 'mi'):.2f}")
+    cols[0].metric(nll_label, _fmt(nll))
+    cols[1].metric("Perplexity", _fmt(ppl))
+    cols[2].metric("KL (nats)", _fmt(ev.kl))
+    cols[3].metric("Active units", "—" if ev.active_units is None else f"{ev.active_units} / {mcfg.latent_dim}")
+    cols[4].metric("Mutual information I(x;z)", _fmt(ev.mi))
     extra = []
-    if _num(ev, "token_accuracy") is not None:
-        extra.append(f"reconstruction token accuracy {_num(ev, 'token_accuracy'):.1%}")
-    if _num(ev, "bleu") is not None:
-        extra.append(f"BLEU {_num(ev, 'bleu'):.3f}")
-    prior = ev.get("prior_samples") if isinstance(ev.get("prior_samples"), dict) else {}
-    if _num(prior, "validity") is not None:
-        extra.append(f"valid prior samples {_num(prior, 'validity'):.1%}")
+    if ev.token_accuracy is not None:
+        extra.append(f"reconstruction token accuracy {ev.token_accuracy:.1%}")
+    if ev.bleu is not None:
+        extra.append(f"BLEU {ev.bleu:.3f}")
+    if ev.prior_samples is not None and ev.prior_samples.validity is not None:
+        extra.append(f"valid prior samples {ev.prior_samples.validity:.1%}")
     st.caption(
-        f"Evaluated on the {ev.get('split', '?')} split ({ev.get('n_sentences', '?')} sentences)"
-        + (f" at {ev.get('evaluated_at')}" if ev.get("evaluated_at") else "")
+        f"Evaluated on the {escape(ev.split or '?')} split ({'?' if ev.n_sentences is None else ev.n_sentences} "
+        "sentences)"
+        + (f" at {escape(ev.evaluated_at)}" if ev.evaluated_at else "")
         + ("; " + ", ".join(extra) if extra else "")
     )
 else:
     st.info(f"Not evaluated yet: run `python -m vae_core eval {run.path}` to add NLL, KL, active units and MI.")
-    training = summary.get("training") if isinstance(summary.get("training"), dict) else {}
-    valid = training.get("valid") if isinstance(training.get("valid"), dict) else {}
-    if valid:
-        st.caption(
-            "From the last validation during training: "
-            + ", ".join(
-                f"{name} {valid[key]:.3f}"
-                for key, name in (("recon", "reconstruction"), ("kl", "KL"), ("nll_bound", "−ELBO"))
-                if isinstance(valid.get(key), (int, float))
-            )
-            + (f", active units {valid['active_units']}" if isinstance(valid.get("active_units"), int) else "")
-        )
+    valid = summary.valid
+    if valid is not None:
+        figures_shown = [
+            f"{name} {value:.3f}"
+            for value, name in ((valid.recon, "reconstruction"), (valid.kl, "KL"), (valid.nll_bound, "−ELBO"))
+            if value is not None
+        ]
+        if valid.active_units is not None:
+            figures_shown.append(f"active units {valid.active_units}")
+        st.caption("From the last validation during training: " + ", ".join(figures_shown))
 
 left, right = st.columns([3, 2])
 with left:
@@ -124,7 +120,7 @@ with left:
 with right:
     st.subheader("Latent dimensions")
     stats = loaders.dim_stats(run)
-    st.plotly_chart(figures.kl_per_dim_bar(stats.kl, stats.active))
+    st.plotly_chart(metric_figures.kl_per_dim_bar(stats.kl, stats.active, height=260))
     st.caption(f"{len(stats.active_dims)} of {mcfg.latent_dim} dimensions active (measured from: {stats.source}).")
 
 with st.expander("Configuration"):
@@ -153,8 +149,7 @@ n_samples = c1.slider("Number of samples", 1, 30, N_SAMPLES_DEFAULT, key="w_prio
 if c2.button("Re-sample", icon=":material/casino:"):
     st.session_state[state.PRIOR_SEED] += 1
 seed = int(st.session_state[state.PRIOR_SEED])
-generator = torch.Generator().manual_seed(seed)
-z = torch.randn(n_samples, mcfg.latent_dim, generator=generator)  # (N, D) ~ N(0, I)
+z = explore.prior_codes(n_samples, mcfg.latent_dim, seed)  # (N, D) ~ N(0, I)
 texts = loaders.decode_texts(run, z)
 table = pd.DataFrame({"sample": texts})
 if synthetic:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
-from ui import figures, loaders, state, widgets
+from ui import loaders, metric_figures, state, widgets
 from ui.textdiff import escape, mark_changes
 from vae_core.runs import Run
 from vae_core.synthetic import factor_changes, parse
@@ -47,9 +46,9 @@ def _link_view() -> None:
 
 @st.fragment
 def sliders_panel(
-    run: Run, z0: torch.Tensor, kl: tuple[float, ...], active: list[int], inactive: list[int], synthetic: bool
+    run: Run, z0: np.ndarray, kl: tuple[float, ...], active: list[int], inactive: list[int], synthetic: bool
 ) -> None:
-    """Buttons, sliders and the decoded sentence; reruns alone when a slider moves."""
+    """Buttons, sliders and the decoded sentence; reruns alone when a slider moves. z0: (D,) posterior mean."""
     dim = run.model_config.latent_dim
     start = [to_slider(v) for v in z0.tolist()]
     b1, b2, b3, _ = st.columns([1, 1, 1, 2])
@@ -91,8 +90,8 @@ def sliders_panel(
 
     values = [float(st.session_state.get(slider_key(d), start[d])) for d in range(dim)]
     # Untouched sliders keep the exact posterior mean, so the untouched view is the true reconstruction.
-    z = torch.tensor([z0[d].item() if abs(values[d] - start[d]) < 1e-9 else values[d] for d in range(dim)])
-    recon, current = loaders.decode_texts(run, torch.stack([z0, z]))  # (2, D) in one call
+    z = np.array([z0[d] if abs(values[d] - start[d]) < 1e-9 else values[d] for d in range(dim)], dtype=np.float32)
+    recon, current = loaders.decode_texts(run, np.stack([z0, z]))  # (2, D) in one call
     st.session_state[state.SLIDER_VALUES] = values
     # The link (query param z) is updated on full reruns and by the button below, not on every slider
     # move: writing the URL from the fragment costs ~140 ms per move in the browser (measured by
@@ -176,7 +175,7 @@ else:  # the same view: restore sliders whose widget state was dropped by a page
     saved = st.session_state.get(state.SLIDER_VALUES) or []
     for d in range(dim):
         if slider_key(d) not in st.session_state:
-            st.session_state[slider_key(d)] = to_slider(saved[d] if len(saved) == dim else z0[d].item())
+            st.session_state[slider_key(d)] = to_slider(saved[d] if len(saved) == dim else float(z0[d]))
 state.set_query_params(s=sentence)
 
 stats = loaders.dim_stats(run)
@@ -187,16 +186,16 @@ if st.session_state.get(state.SLIDER_VALUES):  # a full rerun keeps the link up 
 st.divider()
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(figures.kl_per_dim_bar(stats.kl, stats.active))
+    st.plotly_chart(metric_figures.kl_per_dim_bar(stats.kl, stats.active, height=260))
 with c2:
-    std = torch.exp(0.5 * logvar[0])
+    std = np.exp(0.5 * logvar[0])  # (D,)
     st.markdown("**This sentence's posterior**")
     order = stats.order
     st.dataframe(
         {
             "dimension": [f"z{d}" for d in order],
-            "mean": [round(z0[d].item(), 3) for d in order],
-            "std": [round(std[d].item(), 3) for d in order],
+            "mean": [round(float(z0[d]), 3) for d in order],
+            "std": [round(float(std[d]), 3) for d in order],
             "KL (corpus)": [round(stats.kl[d], 3) for d in order],
         },
         hide_index=True,

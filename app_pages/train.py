@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from ui import loaders, state, train_figures
+from ui.settings import setting_widgets
 from vae_core import jobs
-from vae_core.config import DECODERS, RNN_TYPES, SCHEDULES, ModelConfig, TrainConfig
+from vae_core.config import ModelConfig, TrainConfig, configs_with, training_settings
 from vae_core.corpus import CorpusError
 from vae_core.runs import read_metrics
 
@@ -20,10 +21,11 @@ UPLOAD = "train_upload"  # {"name": str, "data": bytes}: the uploaded corpus, ke
 WATCH = "train_watch_run"  # the run shown in the watch section
 NOTICE = "train_notice"  # (kind, text) shown once after Start
 SEEN = "train_seen_state"  # {run name: last state seen by the watch fragment}
+MAIN_GROUPS = ("objective", "model", "optimisation")  # one column each; the other settings go under "More settings"
+KEY_PREFIX = "train_"  # a setting's widget key is train_<setting name>
 POLL_S = 2.0
 PREVIEW_ROWS = 10
 
-m0, t0 = ModelConfig(), TrainConfig()
 runs_root = loaders.runs_dir()
 
 
@@ -71,7 +73,8 @@ def _path_preview(path: str, mtime: float, text_column: str | None) -> dict:
 
 st.title("Train a β-VAE")
 st.markdown(
-    "Training runs as a background process (`python -m vae_core train … --out <run>`): closing the browser "
+    "Training runs as a background process (`python -m vae_core train --config <run>/train_config.json --out "
+    "<run>`): closing the browser "
     "or refreshing loses nothing, and a run started from a shell in the runs folder shows up below too. "
     f"Runs are written to {_code(runs_root)}."
 )
@@ -84,14 +87,14 @@ SOURCES = {"synthetic": "Built-in corpus (known factors)", "path": "A file or fo
 source = st.radio("Corpus", list(SOURCES), format_func=SOURCES.get, key="train_corpus_source", horizontal=True,
                   help="The built-in corpus has known generative factors (tense, number, negation, …), so the "
                        "app can tell which latent dimension controls what and measure disentanglement.")
-corpus_args: list[str] = []
+corpus_spec, corpus_column = "synthetic", None  # what the run's train_config.json names as its corpus
 files: dict[str, bytes] = {}
 upload_ext = ""
 corpus_ok = False
 if source == "synthetic":
     st.caption("Generated on the fly, deterministic, no download: every combination of the factors is one "
                "sentence, with a fixed train/valid/test split.")
-    corpus_args, corpus_ok = ["--corpus", "synthetic"], True
+    corpus_ok = True
 elif source == "path":
     allowed = jobs.data_dirs()
     st.caption("PTB-style text: one sentence a line (.txt), or a folder with files named like *train*, *valid*, "
@@ -118,9 +121,7 @@ elif source == "path":
                 st.error(f"Only {preview['counts']['train']} training sentences; at least {jobs.MIN_SENTENCES} "
                          "are needed.")
             else:
-                corpus_args, corpus_ok = ["--corpus", str(path)], True
-                if column:
-                    corpus_args += ["--text-column", column]
+                corpus_spec, corpus_column, corpus_ok = str(path), column, True
 else:
     cap_mb = int(st.get_option("server.maxUploadSize") or jobs.DEFAULT_UPLOAD_MB)
     st.file_uploader(
@@ -155,125 +156,51 @@ else:
             st.caption("The file is saved into the run folder (as corpus." + upload_ext + ") when training starts; "
                        "it is split 90/5/5 into train/valid/test with the seed below.")
             files = {f"corpus.{upload_ext}": bytes(data)}
-            corpus_ok = True
-            if column:
-                corpus_args += ["--text-column", column]
+            corpus_ok, corpus_column = True, column
     else:
         st.caption("Nothing uploaded yet.")
 
-# ---- 2. hyperparameters
+# ---- 2. hyperparameters: one widget per declared setting (vae_core.config), shown where it applies
 st.header("2 · Objective and model")
+declared_settings = training_settings()
+values: dict[str, object] = {}
+
+
+def _section(group: str) -> None:
+    setting_widgets([s for s in declared_settings.values() if s.group == group and not s.advanced], values,
+                    KEY_PREFIX)
+
+
 c1, c2, c3 = st.columns(3)
 with c1:
     st.subheader("Objective")
-    beta = st.number_input("β", 0.0, 1000.0, float(t0.beta), 0.1, key="train_beta",
-                           help="Weight on KL. 1 = plain VAE; > 1 pushes towards a factorised (disentangled) code "
-                                "and blurrier reconstructions; < 1 lets more through.")
-    schedule = st.selectbox("KL schedule", list(SCHEDULES), index=list(SCHEDULES).index(t0.schedule),
-                            key="train_schedule",
-                            help="constant: β from step 0. linear/sigmoid: warm up from 0 to β. cyclical: repeated "
-                                 "warm-ups. capacity: γ·|KL − C| with C rising to C_max (Burgess et al.).")
-    warmup = cycles = cycle_ratio = c_max = gamma = cap_steps = None
-    if schedule in ("linear", "sigmoid"):
-        warmup = st.number_input("Warm-up steps", 0, 10**8, int(t0.warmup_steps), 100, key="train_warmup",
-                                 help="Steps for the KL weight to reach β (fights posterior collapse).")
-    elif schedule == "cyclical":
-        cycles = st.number_input("Cycles", 1, 10**5, int(t0.cycles), 1, key="train_cycles",
-                                 help="Number of warm-up cycles over the whole training (Fu et al. 2019).")
-        cycle_ratio = st.slider("Rising share of a cycle", 0.05, 1.0, float(t0.cycle_ratio), 0.05,
-                                key="train_cycle_ratio", help="Part of each cycle spent rising from 0 to β.")
-    elif schedule == "capacity":
-        c_max = st.number_input("C_max (nats)", 0.0, 10_000.0, float(t0.capacity_max), 1.0, key="train_cmax",
-                                help="Target KL at the end of the capacity ramp.")
-        gamma = st.number_input("γ", 0.0, 10_000.0, float(t0.gamma), 1.0, key="train_gamma",
-                                help="Weight on |KL − C|: how hard the KL is held to the current capacity.")
-        cap_steps = st.number_input("Capacity steps", 0, 10**8, int(t0.capacity_steps), 100, key="train_cap_steps",
-                                    help="Steps for C to rise from 0 to C_max.")
-    free_bits = st.number_input("Free bits (nats per dimension)", 0.0, 100.0, float(t0.free_bits), 0.05,
-                                key="train_free_bits",
-                                help="KL below this floor per dimension is not penalised (Kingma et al. 2016); "
-                                     "0 = off.")
-    tc_weight = st.number_input("Total-correlation weight", 0.0, 1000.0, float(t0.tc_weight), 0.5,
-                                key="train_tc",
-                                help="β-TCVAE: extra penalty on dependence between dimensions; 0 = off.")
-    tc_start = tc_warmup = None
-    if tc_weight > 0:
-        tc_start = st.number_input("TC starts at step", 0, 10**9, int(t0.tc_start), 100, key="train_tc_start",
-                                   help="Penalise TC only once a code has formed: from the first step it can make "
-                                        "the model throw information away instead of factorising it.")
-        tc_warmup = st.number_input("TC warm-up steps", 0, 10**9, int(t0.tc_warmup_steps), 100,
-                                    key="train_tc_warmup", help="Steps for the TC weight to rise from 0; 0 = at once.")
+    _section("objective")
 with c2:
     st.subheader("Model")
-    latent = st.number_input("Latent size", 1, 1024, int(m0.latent_dim), 1, key="train_latent",
-                             help="Dimensions of z. More than the number of factors leaves room for inactive units.")
-    embed = st.number_input("Embedding size", 1, 8192, int(m0.embed_dim), 8, key="train_embed",
-                            help="Word embedding width.")
-    hidden = st.number_input("Hidden size", 1, 8192, int(m0.hidden_dim), 16, key="train_hidden",
-                             help="RNN state width (per direction in the encoder).")
-    rnn = st.selectbox("RNN", list(RNN_TYPES), index=list(RNN_TYPES).index(m0.rnn_type), key="train_rnn",
-                       help="GRU trains a little faster; LSTM is the classic choice (Bowman et al. 2016).")
-    decoder = st.selectbox("Decoder", list(DECODERS), index=list(DECODERS).index(m0.decoder), key="train_decoder",
-                           format_func=lambda d: {"rnn": "RNN (autoregressive)",
-                                                  "positional": "positional (non-autoregressive)",
-                                                  "additive": "additive (one term per dimension)"}[d],
-                           help="positional: each word is predicted from z and its position alone, so z has to "
-                                "carry the whole sentence (no posterior collapse; each dimension's effect is "
-                                "easier to read). additive: the same, with word scores that are a sum of one "
-                                "term per latent dimension, so a dimension can only add its own evidence "
-                                "(favours one factor per dimension). RNN: the classic Sentence-VAE decoder.")
-    dec_layers = st.number_input("Decoder layers", 1, 8, int(m0.decoder_layers), 1, key="train_decoder_layers",
-                                 help="RNN decoder: stacked layers. Positional / additive: hidden layers of the "
-                                      "per-position (additive: per-dimension) network.")
-    fourier = st.number_input("Fourier features (additive decoder)", 0, 64, 8, 1, key="train_fourier",
-                              disabled=decoder != "additive",
-                              help="Each z_d reaches its own network as sin/cos(k·π/3·z_d), k = 1…K, beside z_d: "
-                                   "lets one dimension hold a factor with many values (the shipped additive-b06 "
-                                   "uses 8). 0 = z_d alone.")
-    word_dropout = st.slider("Word dropout", 0.0, 1.0, float(m0.word_dropout), 0.05, key="train_word_dropout",
-                             help="Chance a decoder input word becomes <unk>: makes the decoder rely on z.")
+    _section("model")
 with c3:
     st.subheader("Optimisation")
-    epochs = st.number_input("Epochs", 1, 100_000, int(t0.epochs), 1, key="train_epochs",
-                             help="Passes over the training split.")
-    max_steps = st.number_input("Max steps (0 = all epochs)", 0, 10**9, int(t0.max_steps), 100, key="train_max_steps",
-                                help="Stop after this many optimisation steps, whatever the epochs.")
-    batch = st.number_input("Batch size", 1, 65_536, int(t0.batch_size), 8, key="train_batch",
-                            help="Sentences per step (length-bucketed).")
-    lr = st.number_input("Learning rate", 1e-6, 1.0, float(t0.lr), 1e-4, format="%.5f", key="train_lr",
-                         help="Adam step size.")
-    seed = st.number_input("Seed", 0, 2**31 - 1, int(t0.seed), 1, key="train_seed",
-                           help="Same seed, same corpus split, same run.")
-    log_every = st.number_input("Log every N steps", 1, 10**6, int(t0.log_every), 1, key="train_log_every",
-                                help="How often a metrics line (and a point on the curves) is written.")
+    _section("optimisation")
     device = st.selectbox("Device", ["cpu", "auto"], key="train_device",
                           help="auto: a GPU (CUDA or Apple MPS) when there is one, else the CPU.")
-    eval_every = st.number_input("Validate every N steps (0 = per epoch)", 0, 10**8, int(t0.eval_every), 50,
-                                 key="train_eval_every", help="Validation and checkpoint besides each epoch's end.")
+with st.expander("More settings"):  # every setting the columns above do not show
+    rest = [s for s in declared_settings.values() if s.advanced or s.group not in MAIN_GROUPS]
+    for column, group in zip(st.columns(3), ("model", "optimisation", "data"), strict=True):
+        with column:
+            setting_widgets([s for s in rest if s.group == group], values, KEY_PREFIX)
+    setting_widgets([s for s in rest if s.group not in ("model", "optimisation", "data")], values, KEY_PREFIX)
 
-options = dict(
-    beta=float(beta), schedule=schedule, warmup_steps=warmup, cycles=cycles, cycle_ratio=cycle_ratio,
-    capacity_max=c_max, gamma=gamma, capacity_steps=cap_steps, free_bits=float(free_bits), tc_weight=float(tc_weight),
-    tc_start=tc_start, tc_warmup_steps=tc_warmup, decoder=decoder, decoder_layers=int(dec_layers),
-    fourier_features=int(fourier) if decoder == "additive" else None,
-    latent_dim=int(latent), embed_dim=int(embed), hidden_dim=int(hidden), rnn_type=rnn,
-    word_dropout=float(word_dropout), epochs=int(epochs), max_steps=int(max_steps), batch_size=int(batch),
-    lr=float(lr), seed=int(seed), log_every=int(log_every), eval_every=int(eval_every), device=device,
-)
 config_error = None
-try:  # the same validation the CLI does, before anything starts
-    ModelConfig(embed_dim=int(embed), hidden_dim=int(hidden), latent_dim=int(latent), rnn_type=rnn,
-                word_dropout=float(word_dropout), decoder=decoder, decoder_layers=int(dec_layers),
-                fourier_features=int(fourier) if decoder == "additive" else 0)
-    TrainConfig(**{k: v for k, v in options.items()
-                   if k in TrainConfig.__dataclass_fields__ and v is not None})
+model_config, train_config = ModelConfig(), TrainConfig()
+try:  # the validation the CLI does, before anything starts; these configs are what the run is given
+    model_config, train_config = configs_with(ModelConfig(), TrainConfig(), values)
 except ValueError as e:
     config_error = str(e)
     st.error(f"Invalid setting: {_md(e)}")
 
 # ---- 3. start
 st.header("3 · Start")
-auto_name = jobs.default_run_name(float(beta))
+auto_name = jobs.default_run_name(float(train_config.beta))
 c1, c2 = st.columns([3, 1])
 typed_name = c1.text_input("Run name", key="train_run_name", placeholder=auto_name, max_chars=jobs.MAX_RUN_NAME,
                            help="Letters, digits, '-', '_' and '.'; blank = " + auto_name)
@@ -291,11 +218,9 @@ if start and corpus_ok and not config_error:
                 k += 1
                 name = f"{auto_name}-{k}"
         run_dir = jobs.run_path(runs_root, name)
-        args = list(corpus_args)
-        if files:
-            args = ["--corpus", str(run_dir / f"corpus.{upload_ext}"), *corpus_args]
-        args += jobs.build_train_args(**options)
-        pid = jobs.start_training(run_dir, args, overwrite=overwrite, files=files)
+        spec = str(run_dir / f"corpus.{upload_ext}") if files else corpus_spec
+        pid = jobs.start_training(run_dir, ["--device", device], model=model_config, train=train_config,
+                                  corpus=spec, text_column=corpus_column, overwrite=overwrite, files=files)
     except ValueError as e:
         st.error(_md(e))
     else:

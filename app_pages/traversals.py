@@ -5,17 +5,16 @@ On the built-in corpus each row says which factor(s) it changes and how often.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from ui import figures, loaders, state, widgets
 from ui.textdiff import escape, mark_changes
-from vae_core.factor_analysis import summarise_traversals, traversal_factor_effects
-from vae_core.latent import traversal_grid, traversal_values
+from vae_core import explore
+from vae_core.evaluate import N_TRAVERSAL_BASES as N_BASES  # sentences traversed by "across many sentences"
+from vae_core.factor_analysis import summarise_traversals
 from vae_core.synthetic import FACTORS, parse
-
-N_BASES = 50  # sentences traversed by "across many sentences"
 
 run = loaders.require_run()
 widgets.inject_css()
@@ -48,7 +47,7 @@ if start_from == "sentence":
     mu, logvar = mus[0], logvars[0]
     z0 = mu
 else:
-    z0 = torch.zeros(dim)
+    z0 = np.zeros(dim, dtype=np.float32)
 
 default_dims = stats.active_dims or stats.order[: min(dim, 8)]
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
@@ -77,11 +76,11 @@ if not dims:
     st.stop()
 
 dims = sorted(dims, key=stats.order.index)
-values = traversal_values(int(n_values), float(span))  # (V,)
-posterior_std = torch.exp(0.5 * logvar) if (mode == "relative" and logvar is not None) else None
-grid = traversal_grid(z0, dims, values, mode, posterior_std)  # (R, V, D)
+values = explore.traversal_values(int(n_values), float(span))  # (V,)
+posterior_std = np.exp(0.5 * logvar) if (mode == "relative" and logvar is not None) else None
+grid = explore.traversal_grid(z0, dims, values, mode, posterior_std)  # (R, V, D)
 R, V = grid.shape[0], grid.shape[1]
-texts = loaders.decode_texts(run, torch.cat([z0[None], grid.reshape(R * V, dim)]))  # one batched call
+texts = loaders.decode_texts(run, np.concatenate([z0[None], grid.reshape(R * V, dim)]))  # one batched call
 base_text, cells = texts[0], [texts[1 + r * V : 1 + (r + 1) * V] for r in range(R)]
 center = V // 2 if V % 2 else None
 
@@ -158,7 +157,7 @@ if synthetic and row_summaries:
             bases = loaders.corpus_sentences(run, "test", N_BASES)
             base_mu, _, _ = loaders.encode(run, bases)
             with st.spinner("Decoding the traversals…"):
-                report = traversal_factor_effects(run.model, run.vocab, base_mu, dims=dims, values=values)
+                report = explore.traversal_effects(run, base_mu, dims, values)
             per_dim = pd.DataFrame(
                 {
                     "dim": [f"z{s['dim']}" for s in report["per_dim"]],

@@ -3,7 +3,7 @@
 Adds a `latent_map` measurement to benchmarks/latency.py (same run selection, same JSON report):
 
 - first map, as the app does it in a fresh process: encode the sentences and greedily decode their
-  reconstructions (`ui.analysis.encode_and_reconstruct`, saved to disk), `import umap`, fit UMAP
+  reconstructions (`vae_core.encodings.encode_and_reconstruct`, saved to disk), `import umap`, fit UMAP
   (n_epochs=200) and write the disk cache (`vae_core.projection.cached_projection`);
 - re-open: the same map and encodings from the disk caches (a new server process), and from the
   per-process memory cache (a page re-opened or a colour switched);
@@ -40,9 +40,11 @@ def measure_latent_map(ctx: latency.Context) -> dict:
     import plotly.io
 
     from ui import map_figures
-    from ui.analysis import _ProjectionStore, content_id, encode_and_reconstruct, load_encoded, map_key, save_encoded
     from vae_core.encoding import posterior_means
+    from vae_core.encodings import encode_and_reconstruct, load_encoded, save_encoded
+    from vae_core.map_cache import ProjectionStore, map_key
     from vae_core.projection import cached_projection
+    from vae_core.subsets import content_id
 
     run, sentences = ctx.run, ctx.sentences
     out: dict = {"sentences": len(sentences), "method": "umap", "n_components": 2, "n_epochs": N_EPOCHS}
@@ -81,7 +83,7 @@ def measure_latent_map(ctx: latency.Context) -> dict:
         loaded, was_cached = cached_projection(enc.mu, cache, key, "umap", 2, 0, n_epochs=N_EPOCHS)
         t_disk = time.perf_counter() - t0
         assert was_cached and np.allclose(loaded.coords, proj.coords)
-        store = _ProjectionStore(4)
+        store = ProjectionStore(4)
         store.put(key, loaded)
         t0 = time.perf_counter()
         assert store.get(key) is loaded

@@ -104,7 +104,8 @@ def import_cycles() -> list:
 
 
 SETTING_FILES = ("vae_core/config.py", "vae_core/cli.py", "vae_core/cli_sweep.py", "vae_core/cli_train.py",
-                 "app_pages/train.py", "ui/jobs.py", "vae_core/jobs.py", "vae_core/settings.py", "ui/settings.py")
+                 "vae_core/cli_flags.py", "app_pages/train.py", "ui/jobs.py", "vae_core/jobs.py",
+                 "vae_core/settings.py", "ui/settings.py")
 
 
 def setting_mentions() -> dict:

@@ -1,4 +1,5 @@
-"""Plotly figure builders: pure functions of plain data (no streamlit), so tests can call them."""
+"""Plotly figure builders of the Overview, Traversals and Interpolation pages: pure functions of plain data
+(no streamlit), so tests can call them. KL-per-dimension bars are in ui.metric_figures."""
 
 from __future__ import annotations
 
@@ -7,20 +8,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-ACTIVE_COLOR = "#2563eb"
-INACTIVE_COLOR = "#cbd5e1"
-
-
-def _series(records: Sequence[Mapping], kind: str, key: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for r in records:
-        if r.get("kind", "train") != kind:
-            continue
-        step, value = r.get("step"), r.get(key)
-        if isinstance(step, (int, float)) and isinstance(value, (int, float)):
-            xs.append(float(step))
-            ys.append(float(value))
-    return xs, ys
+from ui.train_figures import series
 
 
 def training_curve(records: Sequence[Mapping], height: int = 340) -> go.Figure:
@@ -34,11 +22,11 @@ def training_curve(records: Sequence[Mapping], height: int = 340) -> go.Figure:
         ("kl", "KL", "#dc2626"),
         ("weighted_kl", "β·KL", "#f59e0b"),
     ):
-        xs, ys = _series(records, "train", key)
+        xs, ys = series(records, "train", key)
         if xs:
             fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines", line={"color": color}), secondary_y=False)
     for key, name, color in (("recon", "valid reconstruction", "#2563eb"), ("kl", "valid KL", "#dc2626")):
-        xs, ys = _series(records, "valid", key)
+        xs, ys = series(records, "valid", key)
         if xs:
             fig.add_trace(
                 go.Scatter(
@@ -46,7 +34,7 @@ def training_curve(records: Sequence[Mapping], height: int = 340) -> go.Figure:
                 ),
                 secondary_y=False,
             )
-    xs, ys = _series(records, "train", "weight")
+    xs, ys = series(records, "train", "weight")
     if xs:
         fig.add_trace(
             go.Scatter(x=xs, y=ys, name="β (KL weight)", mode="lines", line={"color": "#6b7280", "dash": "dot"}),
@@ -61,27 +49,6 @@ def training_curve(records: Sequence[Mapping], height: int = 340) -> go.Figure:
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="nats per sentence", secondary_y=False)
     fig.update_yaxes(title_text="β", secondary_y=True, rangemode="tozero")
-    return fig
-
-
-def kl_per_dim_bar(kl: Sequence[float], active: Sequence[bool] | None = None, height: int = 260) -> go.Figure:
-    """Bar per latent dimension of its KL (nats); active dimensions coloured, inactive grey."""
-    active = list(active) if active is not None else [True] * len(kl)
-    fig = go.Figure(
-        go.Bar(
-            x=[f"z{d}" for d in range(len(kl))],
-            y=[float(v) for v in kl],
-            marker_color=[ACTIVE_COLOR if a else INACTIVE_COLOR for a in active],
-            hovertemplate="%{x}: KL %{y:.3f} nats<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis_title="KL (nats)",
-        xaxis={"type": "category"},
-        title={"text": "KL per dimension (blue = active)", "font": {"size": 14}},
-    )
     return fig
 
 

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import plotly.graph_objects as go
+
+from vae_core.summary import finite_number
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d", "#4b5563",
            "#ca8a04")
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def series(records: Sequence[Mapping], kind: str, key: str) -> tuple[list[float], list[float]]:
@@ -26,7 +20,7 @@ def series(records: Sequence[Mapping], kind: str, key: str) -> tuple[list[float]
     for r in records:
         if r.get("kind", "train") != kind:
             continue
-        step, value = _num(r.get("step")), _num(r.get(key))
+        step, value = finite_number(r.get("step")), finite_number(r.get(key))
         if step is not None and value is not None:
             xs.append(step)
             ys.append(value)
@@ -80,7 +74,7 @@ def validation_curves(records: Sequence[Mapping], height: int = 320) -> go.Figur
 def kl_heatmap_data(records: Sequence[Mapping], max_rows: int = 400) -> tuple[list[float], list[list[float]]]:
     """Steps and a (steps × dims) matrix of kl_per_dim from training records, thinned to max_rows."""
     rows = [(r["step"], r["kl_per_dim"]) for r in records
-            if r.get("kind", "train") == "train" and _num(r.get("step")) is not None
+            if r.get("kind", "train") == "train" and finite_number(r.get("step")) is not None
             and isinstance(r.get("kl_per_dim"), list) and r["kl_per_dim"]]
     if not rows:
         return [], []
@@ -89,7 +83,7 @@ def kl_heatmap_data(records: Sequence[Mapping], max_rows: int = 400) -> tuple[li
     if len(rows) > max_rows:
         stride = math.ceil(len(rows) / max_rows)
         rows = rows[::stride] if rows[::stride][-1] is rows[-1] else rows[::stride] + [rows[-1]]
-    return [float(s) for s, _ in rows], [[_num(x) or 0.0 for x in v] for _, v in rows]
+    return [float(s) for s, _ in rows], [[finite_number(x) or 0.0 for x in v] for _, v in rows]
 
 
 def kl_heatmap(records: Sequence[Mapping], height: int = 300) -> go.Figure:
@@ -130,10 +124,10 @@ def rate_distortion(points: Sequence[Mapping], height: int = 420) -> go.Figure:
     points: dicts with name, kl, recon, beta and optionally schedule, source ('run' or 'sweep').
     Colour is log β; hover shows the run, β and schedule.
     """
-    pts = [p for p in points if _num(p.get("kl")) is not None and _num(p.get("recon")) is not None]
+    pts = [p for p in points if finite_number(p.get("kl")) is not None and finite_number(p.get("recon")) is not None]
     if not pts:
         return _empty("Rate–distortion", height, "no run with validation figures yet")
-    betas = [_num(p.get("beta")) for p in pts]
+    betas = [finite_number(p.get("beta")) for p in pts]
     color = [math.log10(b) if b and b > 0 else -3.0 for b in betas]
     tick_betas = sorted({b for b in betas if b and b > 0})
     symbols = ["diamond" if p.get("source") == "sweep" else "circle" for p in pts]

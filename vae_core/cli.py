@@ -1,6 +1,6 @@
-"""Command line: python -m vae_core train | eval | generate | interpolate | encode | sweep | data.
+"""Command line: python -m vae_core train | eval | data, with generate … (cli_explore) and sweep (cli_sweep).
 
-The only module of vae_core that prints.
+The cli* modules (this one, cli_explore, cli_sweep) are the only ones in vae_core that print.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import signal
 import sys
 from pathlib import Path
 
-from vae_core.config import DECODERS, SCHEDULES, ModelConfig, TrainConfig
+from vae_core import cli_explore, cli_sweep
+from vae_core.cli_flags import GIVEN, RecordGiven, add_train_flags, configs_from_args, read_config_file, resolve_device
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    m, t = ModelConfig(), TrainConfig()
-    p.add_argument("--corpus", default="synthetic", help="synthetic | ptb | PATH (file or directory)")
-    p.add_argument("--text-column", default=None, help="CSV/JSONL column holding the sentence")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON with \"model\" and \"train\" objects (a run's config.json reproduces that run, "
+                        "corpus included); flags given as well override it")
+    p.add_argument("--corpus", action=RecordGiven, default="synthetic",
+                   help="synthetic | ptb | PATH (file or directory); default: the --config file's, else synthetic")
+    p.add_argument("--text-column", action=RecordGiven, default=None, help="CSV/JSONL column holding the sentence")
     p.add_argument("--out", required=True, help="run directory to create (or resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -29,92 +33,22 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mmap", choices=("auto", "on", "off"), default="auto",
                    help="stream a .txt corpus from memory-mapped token ids (auto: above "
                         "200,000 lines or 200 MB)")
-    # model
-    p.add_argument("--embed-dim", type=int, default=m.embed_dim)
-    p.add_argument("--hidden-dim", type=int, default=m.hidden_dim)
-    p.add_argument("--latent-dim", type=int, default=m.latent_dim)
-    p.add_argument("--rnn", dest="rnn_type", choices=("gru", "lstm"), default=m.rnn_type)
-    p.add_argument("--encoder-layers", type=int, default=m.encoder_layers)
-    p.add_argument("--decoder-layers", type=int, default=m.decoder_layers)
-    p.add_argument("--fourier-features", type=int, default=m.fourier_features,
-                   help="additive decoder: K Fourier features sin/cos(k·π/3·z_d), k = 1…K, per latent dimension")
-    p.add_argument("--unidirectional", action="store_true", help="one-directional encoder")
-    p.add_argument("--word-dropout", type=float, default=m.word_dropout)
-    p.add_argument("--embed-dropout", type=float, default=m.embed_dropout)
-    p.add_argument("--no-z-inputs", action="store_true", help="z only sets the decoder's initial state")
-    p.add_argument("--decoder", choices=DECODERS, default=m.decoder,
-                   help="rnn: autoregressive; positional: non-autoregressive, each word from z and its position; "
-                        "additive: non-autoregressive with word logits a sum of one term per latent dimension")
-    # objective and optimisation
-    p.add_argument("--beta", type=float, default=t.beta)
-    p.add_argument("--schedule", choices=SCHEDULES, default=t.schedule)
-    p.add_argument("--warmup-steps", type=int, default=t.warmup_steps)
-    p.add_argument("--cycles", type=int, default=t.cycles)
-    p.add_argument("--cycle-ratio", type=float, default=t.cycle_ratio)
-    p.add_argument("--capacity-max", type=float, default=t.capacity_max)
-    p.add_argument("--capacity-steps", type=int, default=t.capacity_steps)
-    p.add_argument("--gamma", type=float, default=t.gamma)
-    p.add_argument("--free-bits", type=float, default=t.free_bits)
-    p.add_argument("--tc-weight", type=float, default=t.tc_weight)
-    p.add_argument("--tc-start", type=int, default=t.tc_start, help="step at which the TC penalty starts")
-    p.add_argument("--tc-warmup-steps", type=int, default=t.tc_warmup_steps,
-                   help="steps for the TC weight to rise linearly after --tc-start (0 = at once)")
-    p.add_argument("--tc-bank", type=int, default=t.tc_bank,
-                   help="recent posteriors kept to estimate q(z) for the TC term besides the batch (0 = batch only)")
-    p.add_argument("--epochs", type=int, default=t.epochs)
-    p.add_argument("--max-steps", type=int, default=t.max_steps)
-    p.add_argument("--batch-size", type=int, default=t.batch_size)
-    p.add_argument("--lr", type=float, default=t.lr)
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default=t.optimizer)
-    p.add_argument("--grad-clip", type=float, default=t.grad_clip)
-    p.add_argument("--seed", type=int, default=t.seed)
-    p.add_argument("--max-len", type=int, default=t.max_len)
-    p.add_argument("--min-freq", type=int, default=t.min_freq)
-    p.add_argument("--max-vocab", type=int, default=t.max_vocab)
-    p.add_argument("--lowercase", action="store_true")
-    p.add_argument("--eval-every", type=int, default=t.eval_every)
-    p.add_argument("--log-every", type=int, default=t.log_every)
+    add_train_flags(p)  # one flag per model/training setting, from vae_core.config's declarations
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
-    mcfg = ModelConfig(
-        embed_dim=a.embed_dim, hidden_dim=a.hidden_dim, latent_dim=a.latent_dim, rnn_type=a.rnn_type,
-        encoder_layers=a.encoder_layers, decoder_layers=a.decoder_layers, bidirectional=not a.unidirectional,
-        word_dropout=a.word_dropout, embed_dropout=a.embed_dropout, z_to_inputs=not a.no_z_inputs,
-        decoder=a.decoder, fourier_features=a.fourier_features,
-    )
-    tcfg = TrainConfig(
-        beta=a.beta, schedule=a.schedule, warmup_steps=a.warmup_steps, cycles=a.cycles, cycle_ratio=a.cycle_ratio,
-        capacity_max=a.capacity_max, capacity_steps=a.capacity_steps, gamma=a.gamma, free_bits=a.free_bits,
-        tc_weight=a.tc_weight, tc_start=a.tc_start, tc_warmup_steps=a.tc_warmup_steps, tc_bank=a.tc_bank,
-        epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
-        optimizer=a.optimizer, grad_clip=a.grad_clip, seed=a.seed, max_len=a.max_len, min_freq=a.min_freq,
-        max_vocab=a.max_vocab, lowercase=a.lowercase, eval_every=a.eval_every, log_every=a.log_every,
-    )
-    return mcfg, tcfg
-
-
-def resolve_device(name: str) -> str:
-    """cpu, cuda, cuda:N or mps, checked to exist here; 'auto' picks CUDA, else MPS, else CPU."""
-    import torch
-
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if mps else "cpu"
-    kind, _, index = name.partition(":")
-    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
-        raise ValueError(f"unknown device {name!r} (use cpu, cuda, cuda:N, mps or auto)")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: no CUDA GPU is visible to PyTorch here (try --device auto or cpu)")
-        if index and int(index) >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
-    if kind == "mps" and not mps:
-        raise ValueError("--device mps: the Apple MPS backend is not available here (try --device auto or cpu)")
-    return name
+def corpus_from_args(a: argparse.Namespace) -> tuple[str, str | None]:
+    """(corpus spec, text column): the flags when given, else the --config file's "corpus", else synthetic."""
+    explicit = getattr(a, GIVEN, None) or set()
+    spec, column = a.corpus, a.text_column
+    if getattr(a, "config", None):
+        corpus = read_config_file(a.config).get("corpus")
+        corpus = corpus if isinstance(corpus, dict) else {}
+        if "corpus" not in explicit and isinstance(corpus.get("spec"), str):
+            spec = corpus["spec"]
+        if "text_column" not in explicit and isinstance(corpus.get("text_column"), str):
+            column = corpus["text_column"]
+    return spec, column
 
 
 def load_train_corpus(spec: str, text_column: str | None, seed: int, mmap: str = "auto"):
@@ -150,13 +84,19 @@ def cmd_train(a: argparse.Namespace) -> int:
     resolve_amp(a.amp, device)  # refuse --amp off CUDA before reading any corpus
     quiet = a.quiet or os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 talks
     out = Path(a.out)
+    from vae_core.jobs import wait_for_slot  # one scheduler: $VAE_MAX_TRAININGS trainings per runs folder
+
+    slot = wait_for_slot(out, should_stop=lambda: stop["flag"], on_wait=lambda m: print(m, file=sys.stderr))
+    if slot is None:  # stopped while queued: nothing was trained
+        return 0
     if a.resume:
         cfg, _, saved_tcfg = read_config(out)
         corpus = load_train_corpus(cfg["corpus"]["spec"], a.text_column, saved_tcfg.seed, a.mmap)
         mcfg = tcfg = None
     else:
         mcfg, tcfg = configs_from_args(a)
-        corpus = load_train_corpus(a.corpus, a.text_column, tcfg.seed, a.mmap)
+        spec, column = corpus_from_args(a)
+        corpus = load_train_corpus(spec, column, tcfg.seed, a.mmap)
     bar = None
 
     def on_step(rec: dict) -> None:
@@ -254,18 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("info", "download-ptb"))
     p.add_argument("--corpus", default="synthetic")
     p.set_defaults(func=cmd_data)
-    try:
-        from vae_core import cli_extra
-
-        cli_extra.register(sub)
-    except ImportError:
-        pass
-    try:
-        from vae_core import cli_sweep
-
-        cli_sweep.register(sub)
-    except ImportError:
-        pass
+    cli_explore.register(sub)
+    cli_sweep.register(sub)
     return ap
 
 

@@ -1,4 +1,10 @@
-"""`python -m vae_core sweep` and `sweep-status`: β sweeps on Optuna from the shell.
+"""`python -m vae_core sweep` and `sweep-status`: hyperparameter sweeps on Optuna from the shell.
+
+Every model/training setting has a sweep flag (generated from vae_core.config's declarations, the same
+name as the train flag): one value fixes it for every trial (`--decoder additive`; a single --beta value is
+the sweep's one-cell β axis, as it always was), comma-separated
+values search it (`--beta 0.3,0.6,1`, any sampler), and a range LO:HI[:log|linear] draws it (random/TPE:
+`--lr 1e-4:1e-2:log`). `--config FILE` (a run's config.json) sets the base of every trial.
 
 Several workers (processes or machines) join one study by running the same command with the
 same --name, --storage and --seed; each trial is a run directory <out-root>/<name>-trial<N>.
@@ -9,116 +15,111 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import sys
+from typing import Any
 
-from vae_core.config import SCHEDULES, ModelConfig, TrainConfig
+from vae_core.cli_flags import add_sweep_flags, configs_from_file, read_config_file, resolve_device
+from vae_core.config import ModelConfig, Setting, TrainConfig, configs_with, parse_value, training_settings
 
-
-def _floats(text: str | None, what: str) -> tuple[float, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError as e:
-        raise ValueError(f"{what} must be comma-separated numbers, got {text!r}") from e
-
-
-def _ints(text: str | None, what: str) -> tuple[int, ...]:
-    if not text:
-        return ()
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError as e:
-        raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from e
+# A sweep flag's value: ("fixed", v), ("values", (v1, v2, …)) or ("range", (lo, hi, log)).
+Search = tuple[str, Any]
 
 
 def parse_beta_range(text: str) -> tuple[tuple[float, float], bool]:
-    """'LO:HI' or 'LO:HI:log' / 'LO:HI:linear' → ((lo, hi), log scale?)."""
+    """'LO:HI' or 'LO:HI:log' / 'LO:HI:linear' → ((lo, hi), log scale?) (log by default, as β spans decades)."""
+    lo, hi, log = _parse_range(training_settings()["beta"], text, "--beta-range")
+    return (lo, hi), log
+
+
+def _parse_range(s: Setting, text: str, flag: str) -> tuple[float, float, bool]:
     parts = text.split(":")
     if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "linear")):
-        raise ValueError(f"--beta-range must look like 0.1:8 or 0.1:8:log or 0:4:linear, got {text!r}")
+        raise ValueError(f"{flag} range must look like 0.1:8 or 0.1:8:log or 0:4:linear, got {text!r}")
     try:
-        lo, hi = float(parts[0]), float(parts[1])
+        lo, hi = (int(parts[0]), int(parts[1])) if s.kind == "int" else (float(parts[0]), float(parts[1]))
     except ValueError as e:
-        raise ValueError(f"--beta-range needs numbers, got {text!r}") from e
-    return (lo, hi), (parts[2] == "log" if len(parts) == 3 else True)
+        kind = "integers" if s.kind == "int" else "numbers"
+        raise ValueError(f"{flag} range needs {kind}, got {text!r}") from e
+    return lo, hi, (parts[2] == "log" if len(parts) == 3 else s.log)
+
+
+def parse_search(s: Setting, text: str, flag: str | None = None) -> Search:
+    """A sweep flag's text as ("fixed", value), ("values", values) or ("range", (lo, hi, log)); ValueError if bad."""
+    flag = flag or s.cli_flag
+    if s.kind in ("int", "float") and ":" in text:
+        return "range", _parse_range(s, text, flag)
+    words = [w for w in text.split(",") if w.strip()]
+    if not words:
+        raise ValueError(f"{flag}: no value given")
+    try:
+        values = tuple(parse_value(s, w) for w in words)
+    except ValueError as e:
+        kind = {"int": "comma-separated integers", "float": "comma-separated numbers",
+                "bool": "true, false or true,false"}.get(s.kind, "comma-separated choices")
+        raise ValueError(f"{flag} must be {kind} (or a range LO:HI for random/TPE), got {text!r}: {e}") from e
+    if s.kind == "bool" and s.default is True:  # --unidirectional true: bidirectional false
+        values = tuple(not v for v in values)
+    if len(set(values)) != len(values):
+        raise ValueError(f"{flag} lists a value twice: {text!r}")
+    return ("fixed", values[0]) if len(values) == 1 else ("values", values)
 
 
 def _add_sweep_args(p: argparse.ArgumentParser) -> None:
-    m, t = ModelConfig(), TrainConfig()
     p.add_argument("--name", required=True, help="study name; trials are <out-root>/<name>-trial<N>")
     p.add_argument("--storage", default=None, help="Optuna database URL (default sqlite:///<out-root>/sweeps.db)")
     p.add_argument("--sampler", choices=("grid", "random", "tpe"), default="grid")
     p.add_argument("--trials", type=int, default=None, help="total trials of the study (default: grid size, or 10)")
-    p.add_argument("--beta", default=None, help="β values, comma-separated (e.g. 0.5,1,2)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="base configs of every trial: JSON with \"model\" and \"train\" (e.g. a run's config.json)")
     p.add_argument("--beta-range", nargs="+", default=None, metavar="LO:HI [log|linear]",
-                   help="random/TPE: β range, e.g. 0.1:8 log (default log scale)")
-    p.add_argument("--latent-dim", default=None, help="latent sizes to try, comma-separated (one = fixed)")
-    p.add_argument("--schedule", default=None, help=f"schedules to try, comma-separated ({', '.join(SCHEDULES)})")
-    p.add_argument("--free-bits", default=None, help="free-bits values to try, comma-separated")
+                   help="random/TPE: β range, e.g. 0.1:8 log (default log scale); same as --beta 0.1:8:log")
     p.add_argument("--objectives", default="nll", help="nll or nll,mig (MIG needs factors or labels)")
     p.add_argument("--out-root", default="runs", help="where the trial run directories go")
     p.add_argument("--corpus", default="synthetic", help="synthetic | ptb | PATH")
     p.add_argument("--text-column", default=None)
-    p.add_argument("--seed", type=int, default=0, help="same in every worker of one study")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sampler and training seed, same in every worker of one study (default: the base config's)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    # fixed model and training options of every trial
-    p.add_argument("--embed-dim", type=int, default=m.embed_dim)
-    p.add_argument("--hidden-dim", type=int, default=m.hidden_dim)
-    p.add_argument("--rnn", dest="rnn_type", choices=("gru", "lstm"), default=m.rnn_type)
-    p.add_argument("--word-dropout", type=float, default=m.word_dropout)
-    p.add_argument("--warmup-steps", type=int, default=t.warmup_steps)
-    p.add_argument("--cycles", type=int, default=t.cycles)
-    p.add_argument("--capacity-max", type=float, default=t.capacity_max)
-    p.add_argument("--capacity-steps", type=int, default=t.capacity_steps)
-    p.add_argument("--gamma", type=float, default=t.gamma)
-    p.add_argument("--epochs", type=int, default=t.epochs)
-    p.add_argument("--max-steps", type=int, default=t.max_steps)
-    p.add_argument("--batch-size", type=int, default=t.batch_size)
-    p.add_argument("--lr", type=float, default=t.lr)
-    p.add_argument("--max-len", type=int, default=t.max_len)
-    p.add_argument("--eval-every", type=int, default=t.eval_every)
-    p.add_argument("--log-every", type=int, default=t.log_every)
     p.add_argument("--quiet", action="store_true", help="print only the final JSON")
+    add_sweep_flags(p, skip=("seed",))  # every other setting: fixed (one value) or searched (V1,V2 or LO:HI)
+
+
+def searches_from_args(a: argparse.Namespace) -> dict[str, Search]:
+    """Each setting flag given, parsed (the --beta-range alias included)."""
+    out: dict[str, Search] = {}
+    for s in training_settings().values():
+        text = getattr(a, s.name, None) if s.name != "seed" else None
+        if text is not None:
+            out[s.name] = parse_search(s, text)
+    if a.beta_range:
+        if "beta" in out:
+            raise ValueError("give --beta or --beta-range, not both")
+        text = a.beta_range if isinstance(a.beta_range, str) else ":".join(a.beta_range)
+        out["beta"] = "range", _parse_range(training_settings()["beta"], text, "--beta-range")
+    return out
 
 
 def space_from_args(a: argparse.Namespace):
+    """The searched settings (two or more values, or a range) as a SweepSpace."""
     from vae_core.sweep import SweepSpace
 
-    beta_range, beta_log = (None, True)
-    if a.beta_range:
-        text = a.beta_range if isinstance(a.beta_range, str) else ":".join(a.beta_range)
-        beta_range, beta_log = parse_beta_range(text)
-    latent = _ints(a.latent_dim, "--latent-dim")
-    schedules = tuple(s.strip() for s in (a.schedule or "").split(",") if s.strip())
-    free_bits = _floats(a.free_bits, "--free-bits")
-    return SweepSpace(
-        beta_values=_floats(a.beta, "--beta"), beta_range=beta_range, beta_log=beta_log,
-        latent_dims=latent if len(latent) > 1 else (), schedules=schedules if len(schedules) > 1 else (),
-        free_bits=free_bits if len(free_bits) > 1 else (),
-    )
+    searches = searches_from_args(a)
+    if searches.get("beta", ("",))[0] == "fixed":  # as before: --beta lists the β values, one value = one cell
+        searches["beta"] = "values", (searches["beta"][1],)
+    return SweepSpace(values=[(k, v) for k, (how, v) in searches.items() if how == "values"],
+                      ranges=[(k, *v) for k, (how, v) in searches.items() if how == "range"])
 
 
 def configs_from_args(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
-    """Base configs of every trial (a single --latent-dim/--schedule/--free-bits value is fixed here)."""
-    latent = _ints(a.latent_dim, "--latent-dim")
-    schedules = [s.strip() for s in (a.schedule or "").split(",") if s.strip()]
-    free_bits = _floats(a.free_bits, "--free-bits")
-    m, t = ModelConfig(), TrainConfig()
-    mcfg = ModelConfig(embed_dim=a.embed_dim, hidden_dim=a.hidden_dim, rnn_type=a.rnn_type,
-                       word_dropout=a.word_dropout, latent_dim=latent[0] if len(latent) == 1 else m.latent_dim)
-    tcfg = TrainConfig(
-        schedule=schedules[0] if len(schedules) == 1 else t.schedule,
-        free_bits=free_bits[0] if len(free_bits) == 1 else t.free_bits,
-        warmup_steps=a.warmup_steps, cycles=a.cycles, capacity_max=a.capacity_max, capacity_steps=a.capacity_steps,
-        gamma=a.gamma, epochs=a.epochs, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-        max_len=a.max_len, eval_every=a.eval_every, log_every=a.log_every,
-    )
-    return mcfg, tcfg
+    """Base configs of every trial: --config FILE (or the defaults) with each fixed (one-value) setting applied
+    (a single --beta value is the sweep's one β value: it is in the space and also fixed here)."""
+    base = configs_from_file(read_config_file(a.config)) if a.config else (ModelConfig(), TrainConfig())
+    fixed = {k: v for k, (how, v) in searches_from_args(a).items() if how == "fixed"}
+    if a.seed is not None:
+        fixed["seed"] = a.seed
+    return configs_with(*base, fixed)
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from vae_core.cli import resolve_device
     from vae_core.sweep import run_sweep, sweep_status
 
     stop = {"flag": False}
@@ -143,7 +144,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
                               "values": rec["values"], "run_dir": ua.get("run_dir")}), flush=True)
 
     study = run_sweep(
-        a.name, a.storage, space, a.sampler, a.trials, mcfg, tcfg, a.corpus, a.out_root, objectives, a.seed,
+        a.name, a.storage, space, a.sampler, a.trials, mcfg, tcfg, a.corpus, a.out_root, objectives, tcfg.seed,
         text_column=a.text_column, device=resolve_device(a.device), should_stop=lambda: stop["flag"],
         on_trial=on_trial,
     )
@@ -177,7 +178,5 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_sweep_status)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    from vae_core.cli import main
+__all__ = ["register", "parse_search", "parse_beta_range", "space_from_args", "configs_from_args"]
 
-    sys.exit(main(["sweep", *sys.argv[1:]]))

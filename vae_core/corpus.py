@@ -1,4 +1,8 @@
-"""Corpora: sentences with optional label columns, readers, splits, batching, named corpora."""
+"""Corpora: readers of corpus files, splits, named corpora, where a run's corpus may be read, and batching.
+
+The data types (TextSet, Corpus, SPLITS) live in `textset`; they are re-exported here. This module is
+the one home of "sentences -> token ids" (`encode_sentences`) and of "token ids -> padded batch" (`collate`).
+"""
 
 from __future__ import annotations
 
@@ -9,72 +13,21 @@ import json
 import os
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("train", "valid", "test")
-
-
-@dataclass(frozen=True)
-class TextSet:
-    """Sentences of one split, with label columns aligned to them (column -> one value each)."""
-
-    sentences: tuple[str, ...]
-    labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for col, values in self.labels.items():
-            if len(values) != len(self.sentences):
-                raise ValueError(
-                    f"label column {col!r} has {len(values)} values for {len(self.sentences)} sentences"
-                )
-
-    def __len__(self) -> int:
-        return len(self.sentences)
-
-    def select(self, indices: Sequence[int]) -> TextSet:
-        """The sentences (and labels) at these indices, in this order."""
-        idx = list(indices)
-        return TextSet(
-            tuple(self.sentences[i] for i in idx),
-            {c: tuple(v[i] for i in idx) for c, v in self.labels.items()},
-        )
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """A named corpus with train/valid/test splits.
-
-    `factors` names the label columns that are known generative factors (the built-in corpus);
-    other label columns are plain labels. `spec` is how to load it again ("synthetic", "ptb",
-    or a path). `truncated` counts sentences cut to the max length when read.
-    """
-
-    name: str
-    train: TextSet
-    valid: TextSet
-    test: TextSet
-    factors: tuple[str, ...] = ()
-    spec: str = ""
-    truncated: int = 0
-
-    def split(self, name: str) -> TextSet:
-        if name not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
-        return getattr(self, name)
-
-    @property
-    def label_columns(self) -> tuple[str, ...]:
-        return tuple(self.train.labels)
-
+from vae_core import synthetic
+from vae_core.text import PAD_ID, Vocab, sentence_tokens, tokenize
+from vae_core.textset import SPLITS, Corpus, TextSet
 
 # --------------------------------------------------------------------------- reading files
 
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a corpus file larger than this is refused (stream it instead)
 MAX_LINE_CHARS = 100_000  # one "sentence" longer than this is not a sentence
+MAX_COLUMNS = 1_000  # a CSV/JSONL corpus is a text column and a few labels; 10^6 columns cost GBs to hold
+MAX_LABEL_CHARS = 1_000  # a label value is a category, not a document (pages show them in pickers and legends)
 TEXT_COLUMN_GUESSES = ("text", "sentence", "sentences", "content", "review", "body")
 
 
@@ -116,12 +69,14 @@ def _clean_lines(lines: list[str], source: str) -> list[str]:
 
 def parse_text(
     data: bytes, fmt: str, source: str = "file", text_column: str | None = None,
-    max_bytes: int = MAX_FILE_BYTES,
+    max_bytes: int = MAX_FILE_BYTES, max_rows: int | None = None,
 ) -> TextSet:
     """Parse the bytes of a .txt/.csv/.tsv/.jsonl corpus into a TextSet.
 
     `.txt`: one sentence a line. `.csv`/`.tsv`: `text_column` (or a column named like text) holds
     the sentence, every other column becomes a label column. `.jsonl`: one object a line, same rule.
+    Refused early: more than MAX_COLUMNS columns, more than `max_rows` rows (None: no bound), a label
+    value over MAX_LABEL_CHARS characters.
     """
     _check_size(len(data), source, max_bytes)
     text = _decode_bytes(data, source)
@@ -130,12 +85,18 @@ def parse_text(
         sents = _clean_lines(text.splitlines(), source)
         if not sents:
             raise CorpusError(f"{source} has no non-empty lines")
+        _check_rows(len(sents), source, max_rows)
         return TextSet(tuple(sents))
     if fmt in ("csv", "tsv"):
         delim = "\t" if fmt == "tsv" else ","
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+        rows = []
         try:
-            rows = [r for r in reader if any(c.strip() for c in r)]
+            for r in reader:  # row by row, so a too-wide header or too many rows is refused before all are held
+                if any(c.strip() for c in r):
+                    _check_columns(len(r), source, f"row {reader.line_num}")
+                    rows.append(r)
+                    _check_rows(len(rows) - 1, source, max_rows)
         except csv.Error as e:  # e.g. a field over csv's 131,072-character limit: not a sentence
             raise CorpusError(f"{source} line {reader.line_num} cannot be read as {fmt.upper()}: {e}") from e
         if not rows:
@@ -159,12 +120,27 @@ def parse_text(
                 raise CorpusError(f"{source} line {n} is not valid JSON: {e.msg}") from e
             if not isinstance(obj, dict):
                 raise CorpusError(f"{source} line {n} is not a JSON object")
+            _check_columns(len(obj), source, f"line {n}")
             for k in obj:
                 if k not in header:
                     header.append(k)
+            _check_columns(len(header), source, f"lines 1-{n}")
             records.append(obj)
+            _check_rows(len(records), source, max_rows)
         return _records_to_textset(records, header, source, text_column)
     raise CorpusError(f"{source}: unsupported format {fmt!r} (use .txt, .csv, .tsv or .jsonl)")
+
+
+def _check_columns(n: int, source: str, where: str) -> None:
+    if n > MAX_COLUMNS:
+        raise CorpusError(f"{source} {where} has {n:,} columns; a corpus may have at most {MAX_COLUMNS:,} "
+                          "(one text column and a few label columns)")
+
+
+def _check_rows(n: int, source: str, max_rows: int | None) -> None:
+    if max_rows is not None and n > max_rows:
+        raise CorpusError(f"{source} has more than {max_rows:,} rows; upload at most {max_rows:,} "
+                          "(or give a path on the server for a larger corpus)")
 
 
 def _records_to_textset(
@@ -197,6 +173,11 @@ def _records_to_textset(
         for c in header
         if c != text_column
     }
+    for c, values in labels.items():
+        long = next((i for i, v in enumerate(values) if len(v) > MAX_LABEL_CHARS), None)
+        if long is not None:
+            raise CorpusError(f"{source}: label column {c[:60]!r} has a value of {len(values[long]):,} characters "
+                              f"(row {keep[long] + 2}); a label has at most {MAX_LABEL_CHARS:,}")
     return TextSet(tuple(sents), labels)
 
 
@@ -335,8 +316,6 @@ def download_ptb(url: str = PTB_URL, dest: Path | None = None,
 def load_corpus(spec: str, text_column: str | None = None, seed: int = 0) -> Corpus:
     """Resolve a corpus spec: 'synthetic', 'ptb' (download once to the cache), or a path."""
     if spec == "synthetic":
-        from vae_core import synthetic
-
         return synthetic.generate(seed=0)
     if spec == "ptb":
         directory = download_ptb()
@@ -345,32 +324,22 @@ def load_corpus(spec: str, text_column: str | None = None, seed: int = 0) -> Cor
     return load_path(spec, text_column, seed)
 
 
-def corpus_sha(c: Corpus) -> str:
-    """A short content hash of a corpus (all splits), for cache keys."""
-    h = hashlib.sha256()
-    for split in SPLITS:
-        for s in c.split(split).sentences:
-            h.update(s.encode("utf-8", "surrogatepass"))
-            h.update(b"\n")
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
-
-
 # --------------------------------------------------------------------------- token ids and batches
 
 
 def encode_sentences(
-    sentences: Sequence[str], vocab, max_len: int, lowercase: bool = False
+    sentences: Sequence[str], vocab: Vocab, max_len: int | None = None, lowercase: bool = False
 ) -> tuple[list[list[int]], int]:
-    """Token ids of each sentence with <eos> appended, cut to max_len words; and how many were cut."""
-    from vae_core.text import tokenize
+    """Token ids of each sentence with <eos> appended, cut to max_len words (None: all); and how many were cut.
 
+    The one "text -> ids" rule: `text.sentence_tokens(s, lowercase, max_len)`, then `vocab.encode` (unknown
+    words -> <unk>). An empty sentence is just [<eos>]. `lowercase` must be the run's TrainConfig.lowercase.
+    """
     out: list[list[int]] = []
     cut = 0
     for s in sentences:
-        toks = tokenize(s, lowercase)
-        if len(toks) > max_len:
-            toks = toks[:max_len]
+        toks = sentence_tokens(s, lowercase, max_len)
+        if max_len is not None and len(toks) == max_len and len(tokenize(s, lowercase)) > max_len:
             cut += 1
         out.append(vocab.encode(toks))
     return out, cut
@@ -402,11 +371,15 @@ def bucket_batches(
 
 
 def collate(ids: Sequence[Sequence[int]]):
-    """Pad token-id lists into (B, T) LongTensor with <pad>=0, plus lengths (B,)."""
+    """Pad token-id sequences (lists or 1-d integer arrays) into a (B, T) LongTensor with <pad>, plus lengths (B,).
+
+    T is the longest sequence (0 for an empty batch). The one padding function: training, evaluation,
+    encoding and the memory-mapped token store all batch through it.
+    """
     import torch
 
-    lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
-    tokens = torch.zeros(len(ids), int(lengths.max()) if len(ids) else 0, dtype=torch.long)
-    for i, x in enumerate(ids):
-        tokens[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-    return tokens, lengths
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))  # (B,)
+    tokens = np.full((len(ids), int(lengths.max()) if len(ids) else 0), PAD_ID, dtype=np.int64)  # (B, T)
+    for row, x in enumerate(ids):
+        tokens[row, : lengths[row]] = x
+    return torch.from_numpy(tokens), torch.from_numpy(lengths)

@@ -58,20 +58,6 @@ def _mask_never(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def _select_state(state, index: torch.Tensor):
-    """Decoder state rows picked by index (B',): (L, B, H) or an LSTM (h, c) pair."""
-    if isinstance(state, tuple):
-        return tuple(s.index_select(1, index) for s in state)
-    return state.index_select(1, index)
-
-
-def _repeat_state(state, k: int):
-    """Each decoder state row repeated k times in place order: (L, B, H) → (L, B·k, H)."""
-    if isinstance(state, tuple):
-        return tuple(s.repeat_interleave(k, dim=1) for s in state)
-    return state.repeat_interleave(k, dim=1)
-
-
 def _result(vocab: Vocab, rows: list[list[int]], scores: list[float] | None) -> DecodeResult:
     """Cut each id row at <eos>, drop <pad>/<bos>, and detokenize."""
     ids = []
@@ -95,70 +81,17 @@ def _empty() -> DecodeResult:
 
 
 def greedy_decode(model: SentenceVAE, z: torch.Tensor, vocab: Vocab, max_len: int = 40) -> DecodeResult:
-    """The most likely token at every step, for all B codes z (B, D) at once."""
+    """The most likely token at every step, for all B codes z (B, D) at once.
+
+    Each decoder runs its own `greedy` (the non-autoregressive ones decode all positions in batched
+    passes); every path gives the step loop's ids and scores.
+    """
     z = _check_z(model, z)
     if z.size(0) == 0:
         return _empty()
-    if model.positional:
-        return _greedy_positional(model, z, vocab, max_len)
-    return _greedy_steps(model, z, vocab, max_len)
-
-
-def _greedy_positional(
-    model: SentenceVAE, z: torch.Tensor, vocab: Vocab, max_len: int, chunk: int = 12
-) -> DecodeResult:
-    """Greedy decoding for a non-autoregressive (positional or additive) decoder, `chunk` positions per batched pass.
-
-    Its positions are independent given z, so the step-by-step argmax is the argmax at each position:
-    the same ids and scores as `_greedy_steps` (a test holds them equal), in a few passes instead of
-    one model call per word; it stops once every row has emitted <eos>. Past the decoder's last
-    position the step interface emits <eos> with probability 1 (log-probability 0), which adds
-    nothing to a score.
-    """
-    T = min(max_len, model.cfg.max_positions)
     with torch.inference_mode():
-        prep = model.pos_decoder.prepare(z)  # (B, ·): what every position shares
-        tokens, logps = [], []
-        finished = torch.zeros(z.size(0), dtype=torch.bool, device=z.device)  # (B,) has emitted <eos>
-        for t0 in range(0, T, chunk):
-            logits = _mask_never(model.out(model.pos_decoder.hidden(prep, t0, min(T, t0 + chunk))))  # (B, C, V)
-            token = logits.argmax(dim=-1)  # (B, C)
-            tokens.append(token)
-            logps.append(torch.log_softmax(logits, dim=-1).gather(2, token.unsqueeze(2)).squeeze(2))
-            finished |= (token == EOS_ID).any(dim=1)
-            if bool(finished.all()):
-                break
-        token, logp = torch.cat(tokens, dim=1), torch.cat(logps, dim=1)  # (B, T')
-        is_eos = (token == EOS_ID).long()
-        after = (torch.cumsum(is_eos, dim=1) - is_eos) > 0  # an <eos> came strictly before this position
-        score = logp.masked_fill(after, 0.0).sum(dim=1)  # (B,)
-        rows = token.masked_fill(after, PAD_ID).tolist()
-    return _result(vocab, rows, score.tolist())
-
-
-def _greedy_steps(model: SentenceVAE, z: torch.Tensor, vocab: Vocab, max_len: int) -> DecodeResult:
-    """Greedy decoding one step at a time through `model.step` (any decoder)."""
-    B = z.size(0)
-    with torch.inference_mode():
-        state = model.init_state(z)
-        inputs = torch.full((B,), BOS_ID, dtype=torch.long, device=z.device)  # (B,)
-        finished = torch.zeros(B, dtype=torch.bool, device=z.device)  # (B,)
-        score = torch.zeros(B, dtype=z.dtype, device=z.device)  # (B,)
-        steps: list[torch.Tensor] = []
-        for _ in range(max_len):
-            logits, state = model.step(inputs, z, state)  # (B, V)
-            logits = _mask_never(logits)
-            token = logits.argmax(dim=-1)  # (B,)
-            logp = torch.log_softmax(logits, dim=-1).gather(1, token.unsqueeze(1)).squeeze(1)  # (B,)
-            token = token.masked_fill(finished, PAD_ID)
-            score = score + logp.masked_fill(finished, 0.0)
-            steps.append(token)
-            finished = finished | (token == EOS_ID)
-            if bool(finished.all()):
-                break
-            inputs = token
-        rows = torch.stack(steps, dim=1).tolist()  # (B, T)
-    return _result(vocab, rows, score.tolist())
+        ids, score = model.decoder.greedy(z, max_len, forbid=_NEVER)  # (B, T'), (B,)
+    return _result(vocab, ids.tolist(), score.tolist())
 
 
 def beam_decode(
@@ -180,7 +113,7 @@ def beam_decode(
         return _empty()
     dev = z.device
     with torch.inference_mode():
-        state = _repeat_state(model.init_state(z), k)  # rows b·k .. b·k+k-1 belong to code b
+        state = model.decoder.repeat_state(model.init_state(z), k)  # rows b·k .. b·k+k-1 belong to code b
         zk = z.repeat_interleave(k, dim=0)  # (B·k, D)
         inputs = torch.full((B * k,), BOS_ID, dtype=torch.long, device=dev)
         score = torch.zeros(B, k, dtype=z.dtype, device=dev)
@@ -208,7 +141,7 @@ def beam_decode(
             length = new_length.index_select(0, parent)
             finished = finished.index_select(0, parent) | (token == EOS_ID)
             history = torch.cat([history.index_select(0, parent), token.unsqueeze(1)], dim=1)
-            state = _select_state(state, parent)
+            state = model.decoder.select_state(state, parent)
             if bool((finished | torch.isinf(score)).all()):
                 break
             inputs = token

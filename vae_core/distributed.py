@@ -12,24 +12,28 @@ WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set. `train()` sees WORLD_SI
   whole global batch, also for the last, shorter batch of an epoch (a batch with fewer sentences
   than ranks is dropped);
 - draws the reparameterisation noise for the whole global batch on every rank from the shared
-  random stream and keeps its own rows (`GlobalNoiseForward`), so z for a sentence is the same
-  noise a single process would have drawn for it;
+  random stream and passes its own rows to `SentenceVAE.forward(..., noise=)`, so z for a sentence
+  is the same noise a single process would have drawn for it;
 - sums logged loss parts (weighted by sentences) and token counts over ranks; rank 0 validates
   and is the only one that writes files.
 
-Nothing here is used by a single-process run.
+The training loop calls the methods of `DistContext` unconditionally: in a single process
+(`SINGLE`) each is the identity or a no-op, so the loop has no distributed branches.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-from vae_core.model import SentenceVAE
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,69 @@ class DistContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    # The loop's view: each method is the identity / a no-op in a single process.
+
+    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """`model` under DistributedDataParallel (its weights stay `model`'s), or `model` itself."""
+        if not self.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def keep_batch(self, batch) -> bool:
+        """Whether a global batch is trained: one smaller than the world cannot feed every rank."""
+        return len(batch) >= self.world_size
+
+    def shard(self, batch):
+        """This rank's contiguous rows of a global batch (all of it in one process)."""
+        if not self.active:
+            return batch
+        lo, hi = shard_bounds(len(batch), self)
+        return batch[lo:hi]
+
+    def noise(self, n: int, dim: int, device: torch.device) -> torch.Tensor | None:
+        """This rank's rows (b, dim) of noise drawn for the whole global batch (n, dim); None in one process
+        (the model draws its own, the same values)."""
+        if not self.active:
+            return None
+        lo, hi = shard_bounds(n, self)
+        return torch.randn(n, dim, device=device)[lo:hi]
+
+    def scale_loss(self, loss: torch.Tensor, local: int, global_: int) -> torch.Tensor:
+        """A rank's per-sentence-mean loss weighted so that DDP's gradient average is the global-batch mean."""
+        return loss * loss_scale(local, global_, self) if self.active else loss
+
+    def any(self, device: torch.device, flag: bool) -> bool:
+        """`flag` OR-ed over ranks, so every rank takes the same branch."""
+        return any_rank(self, device, flag)[0] if self.active else flag
+
+    def global_mean(self, values: list[float], local: int, global_: int, device: torch.device) -> list[float]:
+        """Means over the global batch of per-rank means over `local` sentences each ( `values` in one process)."""
+        if not self.active:
+            return list(values)
+        return [x / global_ for x in sum_over_ranks([local * v for v in values], device)]
+
+    def total(self, n: int, device: torch.device) -> int:
+        """An integer count summed over ranks."""
+        return int(round(sum_over_ranks([float(n)], device)[0])) if self.active else n
+
+    def main_first(self, setup: Callable[[], T]) -> T:
+        """`setup()` on rank 0, then on the other ranks once it has succeeded (its error is raised on every rank)."""
+        if not self.active:
+            return setup()
+        if not self.is_main:
+            share_error(self, None)  # wait until rank 0 has set the run up (and built any token cache)
+            return setup()
+        try:
+            out = setup()
+        except Exception as e:
+            share_error(self, e)  # raises e here, and the same message on the other ranks
+            raise
+        share_error(self, None)
+        return out
 
 
 SINGLE = DistContext()
@@ -96,13 +163,26 @@ def setup(device: str | torch.device) -> tuple[DistContext, torch.device]:
     return DistContext(rank, world, local_rank, owns), dev
 
 
-def teardown(ctx: DistContext) -> None:
-    """Destroy the process group if `setup` created it."""
-    if ctx.owns_group:
-        import torch.distributed as dist
+def teardown(ctx: DistContext, finished: bool = True) -> None:
+    """Destroy the process group if `setup` created it, so that the process can exit cleanly.
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    The DistributedDataParallel wrapper (its reducer holds the gloo group and its pending work) sits
+    in reference cycles, so it lives until a garbage collection; left to interpreter shutdown, the
+    gloo worker threads are torn down half-way and the process aborts ("terminate called without an
+    active exception", exit -6) although training finished. So: collect it first, wait until every
+    rank got here (`finished`: no rank is still sending; skipped after an error, where a rank may never
+    come), then destroy the group while the interpreter is fully alive.
+    """
+    if not ctx.owns_group:
+        return
+    import torch.distributed as dist
+
+    gc.collect()
+    if dist.is_initialized():
+        if finished:
+            dist.barrier()
+        dist.destroy_process_group()
+    gc.collect()
 
 
 def shard_bounds(n: int, ctx: DistContext) -> tuple[int, int]:
@@ -163,33 +243,6 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-class GlobalNoiseForward(nn.Module):
-    """A SentenceVAE forward whose reparameterisation noise comes in as an argument.
-
-    Under DDP each rank draws eps for the whole global batch from the (identically seeded) random
-    stream, as `SentenceVAE.reparameterize` would in a single process, and passes its own rows.
-    Returns (mu, logvar, z, recon_nll): (b, D), (b, D), (b, D), (b,).
-    """
-
-    def __init__(self, vae: SentenceVAE) -> None:
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, eps: torch.Tensor):
-        mu, logvar = self.vae.encode(tokens, lengths)  # (b, D) each
-        z = mu + eps * torch.exp(0.5 * logvar)  # (b, D): the same formula as SentenceVAE.reparameterize
-        nll, _ = self.vae.reconstruction_nll(z, tokens, lengths)  # (b,)
-        return mu, logvar, z, nll
-
-
-def wrap_ddp(model: SentenceVAE, ctx: DistContext, device: torch.device) -> nn.Module:
-    """DistributedDataParallel over `GlobalNoiseForward(model)`; weights stay those of `model`."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(GlobalNoiseForward(model), device_ids=ids)
-
-
 __all__ = [
     "DistContext",
     "SINGLE",
@@ -203,6 +256,4 @@ __all__ = [
     "sum_over_ranks",
     "share_error",
     "barrier",
-    "GlobalNoiseForward",
-    "wrap_ddp",
 ]

@@ -1,10 +1,15 @@
-"""Training and sweep subprocesses: start, queue, stop, progress; upload and path checks (the app and the CLI share them).
+"""Training and sweep subprocesses: start, queue, stop, progress; upload and path checks (app and CLI share them).
 
 No model logic and no Streamlit: a training is `python -m vae_core train ... --out <run>` in its own
 session (it outlives the browser tab and the server), watched through the run directory's
-status.json, metrics.jsonl and train.log. Several trainings at once are capped by
-$VAE_MAX_TRAININGS (default 1); the rest wait as 'queued' and start when a page polls
-`start_queued`.
+status.json, metrics.jsonl and train.log.
+
+One scheduler for every training (the app's, a shell's, a sweep trial): a training holds a slot, an
+exclusive `flock` on <runs>/.slot-<k>.lock, for its whole life, and waits as 'queued' while
+$VAE_MAX_TRAININGS (default 1; 0 = no limit) slots are held. The operating system drops the lock
+when the process dies, so no slot is ever stale, and a queued run starts when a slot frees whether
+or not anyone has a page open. A run's process is identified by its PID and start time
+(`vae_core.runs.effective_state`), so a reused PID never passes for a training.
 """
 
 from __future__ import annotations
@@ -19,22 +24,39 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from vae_core.corpus import CorpusError, TextSet, cache_dir, parse_text
-from vae_core.runs import effective_state, pid_alive, read_status, write_json, write_status
+from vae_core.config import ModelConfig, TrainConfig, to_dict
+from vae_core.corpus import MAX_COLUMNS, CorpusError, TextSet, cache_dir, parse_text
+from vae_core.runs import (
+    ProcessIdentity,
+    clean_metric,
+    effective_state,
+    identity_matches,
+    pid_alive,
+    process_identity,
+    read_status,
+    request_stop,
+    write_json,
+    write_status,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 LOG_NAME = "train.log"
+TRAIN_CONFIG_NAME = "train_config.json"  # what the app launches a training with (`train --config`)
 LOCK_NAME = ".jobs.lock"
 SWEEP_DIR = ".sweeps"  # <runs>/.sweeps/<name>.json + .log: sweeps launched from the app
 UPLOAD_FORMATS = ("txt", "csv", "jsonl")
 DEFAULT_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
 MIN_SENTENCES = 50  # fewer cannot be split into train/valid/test and learn anything
+MAX_UPLOAD_ROWS = 1_000_000  # an uploaded corpus is held in server memory; larger ones: a path on the server
 MAX_RUN_NAME = 64
-ACTIVE_STATES = ("running", "queued")
+ACTIVE_STATES = ("running", "queued", "paused")  # effective states a Stop applies to ('paused': SIGSTOPped)
+SLOT_GLOB = ".slot-*.lock"  # <runs>/.slot-<k>.lock: training slots (files, so listings of run folders skip them)
+SLOTS_MUTEX = ".slots.lock"  # held while slots are counted and taken
+SLOT_POLL_S = 0.5  # how often a queued training tries for a slot
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -127,7 +149,16 @@ def upload_format(name: str) -> str:
 
 
 def upload_columns(name: str, data: bytes, max_rows: int = 1000) -> list[str]:
-    """Column names of an uploaded CSV (header) or JSONL (keys of the first rows); [] otherwise."""
+    """Column names of an uploaded CSV (header) or JSONL (keys of the first rows); [] otherwise.
+
+    [] too when there are more than corpus.MAX_COLUMNS (validate_upload then says why), so a page
+    never offers a picker of a million options.
+    """
+    cols = _upload_columns(name, data, max_rows)
+    return cols if len(cols) <= MAX_COLUMNS else []
+
+
+def _upload_columns(name: str, data: bytes, max_rows: int) -> list[str]:
     try:
         fmt = upload_format(name)
         text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
@@ -152,7 +183,9 @@ def upload_columns(name: str, data: bytes, max_rows: int = 1000) -> list[str]:
             except json.JSONDecodeError:
                 continue
             if isinstance(obj, dict):
-                cols.extend(str(k) for k in obj if str(k) not in cols)
+                cols.extend(k for k in dict.fromkeys(map(str, obj)) if k not in cols)
+                if len(cols) > MAX_COLUMNS:
+                    break
         return cols
     return []
 
@@ -164,7 +197,9 @@ def validate_upload(
     """Parse an uploaded corpus: (TextSet, None) when usable, else (None, a message a person can act on).
 
     Checks the extension, the size cap, emptiness, binary and non-UTF-8 content, the text column
-    (CSV/JSONL) and that there are at least `min_sentences` sentences.
+    (CSV/JSONL), at most corpus.MAX_COLUMNS columns, MAX_UPLOAD_ROWS rows and
+    corpus.MAX_LABEL_CHARS characters a label (refused as soon as seen), and that there are at
+    least `min_sentences` sentences.
     """
     try:
         fmt = upload_format(name)
@@ -172,7 +207,8 @@ def validate_upload(
             return None, f"{name} is empty"
         if len(data) > max_bytes:
             return None, f"{name} is {len(data) / 1e6:.1f} MB; the upload limit is {max_bytes / 1e6:.0f} MB"
-        texts = parse_text(bytes(data), fmt, name, text_column or None, max_bytes=max_bytes)
+        texts = parse_text(bytes(data), fmt, name, text_column or None, max_bytes=max_bytes,
+                           max_rows=MAX_UPLOAD_ROWS)
     except (CorpusError, ValueError) as e:
         return None, str(e)
     if len(texts) < min_sentences:
@@ -197,9 +233,10 @@ def _finish(pid: int) -> None:
     if kind != "train" or rc is None or rc == 0:
         return
     s = read_status(path)
-    if s.get("state") == "running" and s.get("pid") == pid:
-        if rc < 0 and s.get("stop_requested"):
-            write_status(path, "stopped", pid=pid, message="stopped before training began")
+    if s.state in ("running", "queued") and s.pid == pid:
+        if rc < 0 and s.stop_requested:
+            why = "cancelled while queued" if s.state == "queued" else "stopped before training began"
+            write_status(path, "stopped", pid=pid, message=why)
         elif rc > 0:
             write_status(path, "failed", pid=pid, message=log_tail(path / LOG_NAME, 5) or f"exit code {rc}")
 
@@ -285,61 +322,210 @@ def _is_vae_process(pid: int) -> bool:
 
 
 def max_concurrent() -> int:
-    """How many trainings may run at once: $VAE_MAX_TRAININGS, default 1."""
+    """How many trainings may run at once in one runs folder: $VAE_MAX_TRAININGS, default 1; 0 = no limit."""
     try:
-        return max(1, int(os.environ.get("VAE_MAX_TRAININGS", "1")))
+        return max(0, int(os.environ.get("VAE_MAX_TRAININGS", "1")))
     except ValueError:
         return 1
 
 
+class TrainingSlot:
+    """A held training slot: an open lock file with an exclusive flock, dropped by release() or by the
+    process's death. A slot with no file (no limit, a torchrun rank other than 0, no flock) holds nothing."""
+
+    def __init__(self, path: Path | None = None, file: Any = None) -> None:
+        self.path, self._file = path, file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the last descriptor drops the flock
+            self._file = None
+
+    def __enter__(self) -> TrainingSlot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _slot_name(k: int) -> str:
+    return SLOT_GLOB.replace("*", str(k))
+
+
+def _flock(f: Any, blocking: bool) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _probe_slots(d: Path, limit: int) -> tuple[int, Any | None, Path | None]:
+    """(slots held, an open locked file of a free slot < limit or None, its path); the caller holds the mutex.
+
+    Every existing lock file counts, so lowering the limit never lets more trainings run than it says.
+    """
+    held, mine, mine_path = 0, None, None
+    ours = {_slot_name(k) for k in range(limit)}
+    for name in sorted(ours | {p.name for p in d.glob(SLOT_GLOB)}, key=lambda n: (len(n), n)):
+        path = d / name
+        f = open(path, "a+")  # noqa: SIM115 - kept open while the slot is held
+        if not _flock(f, blocking=False):
+            held += 1
+            f.close()
+        elif mine is None and name in ours:
+            mine, mine_path = f, path
+        else:
+            f.close()
+    return held, mine, mine_path
+
+
+def try_slot(runs_root: str | os.PathLike, limit: int | None = None) -> TrainingSlot | None:
+    """Take a free training slot of runs_root now (a TrainingSlot to keep while training), or None if all are held."""
+    limit = max_concurrent() if limit is None else limit
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # not POSIX: no slots (the limit is not enforced)
+        return TrainingSlot()
+    if limit <= 0:
+        return TrainingSlot()
+    d = Path(runs_root)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        mutex = open(d / SLOTS_MUTEX, "a+")  # noqa: SIM115 - closed below
+    except OSError:  # a read-only or missing folder: no slot to take (the training reports its own error)
+        return TrainingSlot()
+    with mutex:  # one prober at a time: count and take as one step
+        _flock(mutex, blocking=True)
+        held, f, path = _probe_slots(d, limit)
+        if f is not None and held < limit:
+            return TrainingSlot(path, f)
+        if f is not None:
+            f.close()
+    return None
+
+
+def slots_in_use(runs_root: str | os.PathLike) -> int:
+    """How many training slots of runs_root are held now (by live processes: a dead one's lock is gone)."""
+    d = Path(runs_root)
+    if not (d / SLOTS_MUTEX).is_file():
+        return 0
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return 0
+    with open(d / SLOTS_MUTEX, "a+") as mutex:
+        _flock(mutex, blocking=True)
+        held, f, _ = _probe_slots(d, 0)
+        if f is not None:
+            f.close()
+    return held
+
+
+def wait_for_slot(
+    run_dir: str | os.PathLike,
+    limit: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    poll_s: float = SLOT_POLL_S,
+) -> TrainingSlot | None:
+    """Block until a training slot of run_dir's runs folder is free and return it (hold it while training).
+
+    Returns None when `should_stop()` turns true first (Stop on a queued run). While waiting, the run's
+    status.json says 'queued' (and 'stopped' if cancelled) when it already names this process (a
+    launcher such as start_training registered it); a new --out typed in a shell is not created
+    before its training starts. `on_wait(message)` is called once when the wait begins (the CLI
+    prints it). Under torchrun only rank 0 takes a slot, for the whole job.
+    """
+    run_dir = Path(run_dir).resolve()
+    limit = max_concurrent() if limit is None else limit
+    should_stop = should_stop or (lambda: False)
+    if os.environ.get("RANK", "0") != "0":
+        return TrainingSlot()
+    root = run_dir.parent
+    slot = try_slot(root, limit)
+    if slot is not None:
+        return slot
+    announce = read_status(run_dir).pid == os.getpid()
+    message = f"waiting for a training slot: {limit} training(s) may run at once in {root}"
+    if announce:
+        write_status(run_dir, "queued", queued_at=time.time(), limit=limit, message=message)
+    if on_wait is not None:
+        on_wait(message)
+    while slot is None:
+        if should_stop():
+            if announce:
+                write_status(run_dir, "stopped", message="cancelled while queued")
+            return None
+        time.sleep(poll_s)
+        slot = try_slot(root, limit)
+    if announce:
+        write_status(run_dir, "running", step=0, message="")
+    return slot
+
+
 def running_trainings(runs_root: str | os.PathLike) -> list[Path]:
-    """Run directories under runs_root whose status is 'running' with a live process."""
+    """Run directories under runs_root whose training process runs now ('running' or 'paused')."""
     root = Path(runs_root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and effective_state(p) == "running")
+    return sorted(p for p in root.iterdir() if p.is_dir() and effective_state(p) in ("running", "paused"))
 
 
 def queued_trainings(runs_root: str | os.PathLike) -> list[Path]:
-    """Queued run directories, oldest first."""
+    """Queued run directories (waiting for a slot), oldest first."""
     root = Path(runs_root)
     if not root.is_dir():
         return []
     queued = [(read_status(p), p) for p in root.iterdir() if p.is_dir()]
-    queued = [(s, p) for s, p in queued if s.get("state") == "queued"]
-    return [p for s, p in sorted(queued, key=lambda sp: (float(sp[0].get("queued_at") or 0), sp[1].name))]
+    queued = [(s, p) for s, p in queued if effective_state(p, s) == "queued"]
+    return [p for s, p in sorted(queued, key=lambda sp: (sp[0].queued_at or 0.0, sp[1].name))]
 
 
-def build_train_args(**options: Any) -> list[str]:
-    """CLI flags of `python -m vae_core train` from keyword options (None or False left out).
+def trainings_busy(runs_root: str | os.PathLike) -> int:
+    """Trainings that hold or are about to hold a slot: held slots, or runs whose live process says 'running'."""
+    return max(slots_in_use(runs_root), len(running_trainings(runs_root)))
 
-    Keys are TrainConfig/ModelConfig-like names: beta, schedule, embed_dim, rnn_type, corpus, ...
+
+def write_train_config(
+    run_dir: str | os.PathLike,
+    model: ModelConfig,
+    train: TrainConfig,
+    corpus: str = "synthetic",
+    text_column: str | None = None,
+) -> Path:
+    """Write <run_dir>/train_config.json, the file `python -m vae_core train --config` reads; return its path.
+
+    It holds the validated configs as a run's config.json does ({"model", "train", "corpus": {"spec",
+    "text_column"}}), so a launch passes the configuration itself, never flags to be parsed back.
     """
-    flag = {"rnn_type": "--rnn"}
-    args: list[str] = []
-    for key, value in options.items():
-        if value is None or value is False:
-            continue
-        name = flag.get(key, "--" + key.replace("_", "-"))
-        if value is True:
-            args.append(name)
-        else:
-            args += [name, f"{value:g}" if isinstance(value, float) else str(value)]
-    return args
+    path = Path(run_dir) / TRAIN_CONFIG_NAME
+    data = {"model": to_dict(model), "train": to_dict(train), "corpus": {"spec": corpus, "text_column": text_column}}
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path
 
 
 def start_training(
     run_dir: str | os.PathLike,
-    args: Sequence[str],
+    args: Sequence[str] = (),
     *,
+    model: ModelConfig | None = None,
+    train: TrainConfig | None = None,
+    corpus: str = "synthetic",
+    text_column: str | None = None,
     overwrite: bool = False,
     files: dict[str, bytes] | None = None,
-    limit: int | None = None,
 ) -> int | None:
-    """Launch `python -m vae_core train *args --out run_dir --quiet` detached; return its pid.
+    """Launch `python -m vae_core train --config <run_dir>/train_config.json *args --out run_dir` detached.
 
-    Returns None when `limit` (default $VAE_MAX_TRAININGS) trainings already run: the run is then
-    written as 'queued' and started by a later `start_queued`. `files` (name -> bytes, e.g. an
+    With `model`/`train` the configuration is written to the run's train_config.json (with the corpus)
+    and passed as --config; `args` then holds only what describes the machine (e.g. --device). Returns
+    the pid.
+
+    Returns None when $VAE_MAX_TRAININGS trainings already run: the process is launched all the
+    same and waits for a slot as 'queued' (its pid is in status.json). `files` (name -> bytes, e.g. an
     uploaded corpus) are written into the run directory first. An existing non-empty directory
     is refused unless `overwrite` (never while it is running or queued).
     """
@@ -359,12 +545,17 @@ def start_training(
             if Path(fname).name != fname or fname.startswith("."):
                 raise ValueError(f"bad file name {fname!r}")
             (run_dir / fname).write_bytes(data)
-        limit = max_concurrent() if limit is None else limit
-        if len(running_trainings(root)) >= limit:
-            write_status(run_dir, "queued", pid=None, args=list(args), queued_at=time.time(), limit=limit,
+        limit = max_concurrent()
+        busy = trainings_busy(root)
+        if model is not None or train is not None:
+            config = write_train_config(run_dir, model or ModelConfig(), train or TrainConfig(), corpus, text_column)
+            args = ["--config", str(config), *args]
+        pid = _launch(run_dir, list(args))  # the training waits for its slot itself (wait_for_slot)
+        if limit and busy >= limit:
+            write_status(run_dir, "queued", pid=pid, queued_at=time.time(), limit=limit,
                          message=f"waiting: {limit} training(s) already running")
             return None
-        return _launch(run_dir, list(args))
+        return pid
 
 
 def _launch(run_dir: Path, args: list[str]) -> int:
@@ -374,30 +565,32 @@ def _launch(run_dir: Path, args: list[str]) -> int:
         proc = subprocess.Popen(cmd, cwd=str(REPO), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _register(proc, run_dir, "train")
-    if read_status(run_dir).get("pid") != proc.pid:  # the child has not written its own status yet
+    if read_status(run_dir).pid != proc.pid:  # the child has not written its own status yet
         write_status(run_dir, "running", pid=proc.pid, args=args, step=0)
     return proc.pid
 
 
-def start_queued(runs_root: str | os.PathLike, limit: int | None = None) -> list[Path]:
-    """Start queued runs while fewer than `limit` trainings run; return the runs started."""
+def start_queued(runs_root: str | os.PathLike) -> list[Path]:
+    """Launch queued runs that have no process: records written before trainings waited for slots themselves.
+
+    A run queued now is a launched process waiting in `wait_for_slot`, so nothing needs to poll for
+    it; this only picks up an older record (state 'queued', no pid, its CLI flags in 'args'). The
+    launched process waits for its slot like any other. Returns the runs launched.
+    """
     reap()
     root = Path(runs_root)
-    if not root.is_dir():
-        return []
     started: list[Path] = []
-    if not queued_trainings(root):
-        return started
-    limit = max_concurrent() if limit is None else limit
+    if not root.is_dir() or not any(read_status(p).pid is None for p in queued_trainings(root)):
+        return started  # the usual case: no lock taken, nothing written
     with _jobs_lock(root):
         for run_dir in queued_trainings(root):
-            if len(running_trainings(root)) >= limit:
-                break
-            args = read_status(run_dir).get("args") or []
-            if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            s = read_status(run_dir)
+            if s.pid is not None:
+                continue
+            if not s.args:
                 write_status(run_dir, "failed", pid=None, message="queued run has no valid arguments")
                 continue
-            _launch(run_dir, args)
+            _launch(run_dir, list(s.args))
             started.append(run_dir)
     return started
 
@@ -405,31 +598,39 @@ def start_queued(runs_root: str | os.PathLike, limit: int | None = None) -> list
 def stop_training(run_dir: str | os.PathLike, timeout: float = 15.0) -> str:
     """Stop a training: SIGTERM (the CLI saves a checkpoint, status 'stopped'), SIGKILL after `timeout`.
 
-    A queued run is simply cancelled. Returns the state afterwards.
+    A queued run is cancelled (its waiting process ends at once); a paused (SIGSTOPped) one is
+    continued so it can act on the SIGTERM. A run whose process is gone or whose PID now belongs to
+    another process is never signalled. Returns the state afterwards.
     """
     run_dir = Path(run_dir)
     s = read_status(run_dir)
-    if s.get("state") == "queued":
+    state = effective_state(run_dir, s)
+    if state == "queued" and s.pid is None:
         write_status(run_dir, "stopped", pid=None, message="cancelled while queued")
         return "stopped"
-    pid = s.get("pid")
-    if s.get("state") != "running" or not isinstance(pid, int) or not _is_vae_process(pid):
+    if state not in ACTIVE_STATES or s.pid is None:
         reap()
         return effective_state(run_dir)
-    write_status(run_dir, "running", **{k: v for k, v in s.items() if k not in ("state",)}, stop_requested=True)
-    with contextlib.suppress(ProcessLookupError):
+    pid = s.pid
+    request_stop(run_dir)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
+        if state == "paused":
+            os.kill(pid, signal.SIGCONT)
     if not _wait_pid(pid, timeout):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
+        if identity_matches(s.identity):  # still the same process: kill it and its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
         _wait_pid(pid, 5.0)
     reap()
-    state = effective_state(run_dir)
-    if state == "killed" and read_status(run_dir).get("stop_requested"):
-        write_status(run_dir, "stopped", pid=pid, message="stopped (process ended before saving)")
+    after = read_status(run_dir)
+    state = effective_state(run_dir, after)
+    if state == "killed" and after.stop_requested:
+        why = "cancelled while queued" if after.state == "queued" else "stopped (process ended before saving)"
+        write_status(run_dir, "stopped", pid=pid, message=why)
         state = "stopped"
     return state
 
@@ -453,7 +654,7 @@ def log_tail(path: str | os.PathLike, lines: int = 20, max_bytes: int = 16384) -
 
 
 def _tail_records(path: Path, max_bytes: int = 65536) -> list[dict]:
-    """Whole JSON lines at the end of metrics.jsonl (a half-written last line is skipped)."""
+    """Well-typed records at the end of metrics.jsonl (runs.clean_metric); a half-written last line is skipped."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -471,8 +672,9 @@ def _tail_records(path: Path, max_bytes: int = 65536) -> list[dict]:
             obj = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
             continue
-        if isinstance(obj, dict):
-            out.append(obj)
+        rec = clean_metric(obj)
+        if rec is not None:
+            out.append(rec)
     return out
 
 
@@ -480,52 +682,63 @@ def _looks_failed(log: str) -> bool:
     return any(k in log for k in ("Traceback (most recent call last)", "error:", "Error:"))
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def training_progress(run_dir: str | os.PathLike) -> dict[str, Any]:
     """What the watch panel shows: state, step/total_steps, progress 0..1, eta_s, tokens_per_s, ...
 
-    state is the status state with 'running' turned into 'killed' when the process is gone (or
-    'failed' when its log ends in an error); 'error' holds the message and log tail of a failed run.
+    state is effective_state (a 'running' run whose process is gone is 'killed', or 'failed' when its
+    log ends in an error; a SIGSTOPped one 'paused'); 'error' holds the message and log tail of a
+    failed run. status.json and metrics.jsonl are read through their typed readers, so an ill-typed
+    value shows as missing, never as an exception.
     """
     reap()
     run_dir = Path(run_dir)
     s = read_status(run_dir)
-    state = effective_state(run_dir)
+    state = effective_state(run_dir, s)
     recs = _tail_records(run_dir / "metrics.jsonl")
-    train_recs = [r for r in recs if r.get("kind") == "train"]
-    valid_recs = [r for r in recs if r.get("kind") == "valid"]
+    train_recs = [r for r in recs if r["kind"] == "train"]
+    valid_recs = [r for r in recs if r["kind"] == "valid"]
     last = train_recs[-1] if train_recs else {}
     tail = log_tail(run_dir / LOG_NAME, 15)
     if state == "killed" and _looks_failed(tail):
         state = "failed"
-    step = int(last.get("step", s.get("step", 0)) or 0)
-    if isinstance(s.get("step"), int) and state != "running":
-        step = max(step, s["step"])
-    total = int(last.get("total_steps") or s.get("total_steps") or 0)
-    eta = last.get("eta_s")
-    if state == "running" and eta is not None and last.get("time"):
-        eta = max(0.0, float(eta) - (time.time() - float(last["time"])))
+    step = int(last.get("step", s.step or 0))
+    if s.step is not None and state != "running":
+        step = max(step, s.step)
+    total = int(last.get("total_steps") or s.total_steps or 0)
+    eta = _number(last.get("eta_s"))
+    last_time = _number(last.get("time"))
+    if state == "running" and eta is not None and last_time:
+        eta = max(0.0, eta - (time.time() - last_time))
     elif state != "running":
         eta = None
     error = ""
     if state in ("failed", "killed"):
-        error = "\n".join(x for x in (str(s.get("message") or ""), tail) if x)
+        error = "\n".join(x for x in (s.message, tail) if x)
+    if state == "paused" and not s.message:
+        message = f"process {s.pid} is stopped (SIGSTOP) and not responding; Stop ends it"
+    else:
+        message = s.message
     return {
         "name": run_dir.name,
         "state": state,
-        "pid": s.get("pid"),
+        "pid": s.pid,
         "step": step,
         "total_steps": total,
         "progress": min(1.0, step / total) if total else (1.0 if state == "finished" else 0.0),
         "eta_s": eta,
-        "tokens_per_s": last.get("tokens_per_s"),
-        "elapsed_s": last.get("elapsed"),
+        "tokens_per_s": _number(last.get("tokens_per_s")),
+        "elapsed_s": _number(last.get("elapsed")),
         "epoch": last.get("epoch"),
         "last_train": last,
         "last_valid": valid_recs[-1] if valid_recs else {},
-        "message": str(s.get("message") or ""),
+        "message": message,
         "error": error,
-        "started": s.get("started"),
-        "updated": s.get("updated"),
+        "started": s.started,
+        "updated": s.updated,
     }
 
 
@@ -539,7 +752,7 @@ def watchable_runs(runs_root: str | os.PathLike) -> list[Path]:
 
     def started(p: Path) -> float:
         s = read_status(p)
-        return float(s.get("started") or s.get("queued_at") or p.stat().st_mtime)
+        return s.started or s.queued_at or p.stat().st_mtime
 
     return sorted(runs, key=started, reverse=True)
 
@@ -569,7 +782,9 @@ def start_sweep(runs_root: str | os.PathLike, name: str, args: Sequence[str]) ->
         proc = subprocess.Popen(cmd, cwd=str(REPO), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _register(proc, log_path, "sweep")
-    write_json(meta, {"name": name, "pid": proc.pid, "args": list(args), "started": time.time(),
+    ident = process_identity(proc.pid)
+    write_json(meta, {"name": name, "pid": proc.pid, "proc_start": ident.start if ident else None,
+                      "boot_id": ident.boot_id if ident else None, "args": list(args), "started": time.time(),
                       "log": str(log_path)})
     return proc.pid
 
@@ -584,8 +799,10 @@ def read_sweep(runs_root: str | os.PathLike, name: str) -> dict[str, Any]:
         return {}
     if not isinstance(rec, dict):
         return {}
-    pid = rec.get("pid")
-    rec["alive"] = isinstance(pid, int) and pid_alive(pid) and _is_vae_process(pid)
+    pid, start, boot = rec.get("pid"), rec.get("proc_start"), rec.get("boot_id")
+    rec["alive"] = (isinstance(pid, int) and not isinstance(pid, bool) and _is_vae_process(pid)
+                    and identity_matches(ProcessIdentity(pid, start if isinstance(start, int) else None,
+                                                         boot if isinstance(boot, str) else None)))
     rec["log_tail"] = log_tail(meta.with_suffix(".log"), 15)
     return rec
 

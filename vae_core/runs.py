@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -27,6 +28,7 @@ from safetensors.torch import save_file
 from vae_core import __version__
 from vae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
 from vae_core.model import MAX_PARAMS, SentenceVAE, parameter_count
+from vae_core.summary import Summary
 from vae_core.text import Vocab
 
 FORMAT_VERSION = 1
@@ -92,8 +94,42 @@ def append_jsonl(path: Path, obj: dict) -> None:
         f.flush()
 
 
+METRIC_INTS = ("step", "epoch", "total_steps", "active_units", "world_size")  # int-valued fields of a record
+METRIC_STRS = ("kind", "device", "amp")
+
+
+def clean_metric(obj: Any) -> dict | None:
+    """One metrics.jsonl record with its types checked, or None when it is not a record.
+
+    A record is a JSON object with a string 'kind' and a non-negative integer 'step'. Ill-typed fields
+    are dropped: integer fields must be integers, string fields strings, 'kl_per_dim' a list of numbers,
+    and every other field a number (int or float, not bool) or null, as the training loop writes them.
+    """
+    if not isinstance(obj, dict):
+        return None
+    step, kind = obj.get("step"), obj.get("kind")
+    if not isinstance(kind, str) or isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if value is None:  # a figure not computed this time (e.g. no capacity schedule)
+            ok = True
+        elif key in METRIC_INTS:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif key in METRIC_STRS:
+            ok = isinstance(value, str)
+        elif key == "kl_per_dim":
+            ok = isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                  for x in value)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            out[key] = value
+    return out
+
+
 def read_metrics(path: Path) -> list[dict]:
-    """All complete JSON lines of metrics.jsonl; a half-written or garbled line is skipped."""
+    """All complete, well-typed records of metrics.jsonl (see clean_metric); other lines are skipped."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
@@ -109,29 +145,152 @@ def read_metrics(path: Path) -> list[dict]:
                 obj = json.loads(line)
             except (json.JSONDecodeError, RecursionError):
                 continue
-            if isinstance(obj, dict):
-                out.append(obj)
+            rec = clean_metric(obj)
+            if rec is not None:
+                out.append(rec)
     return out
 
 
 # ----------------------------------------------------------------------------- status
 
+STATES = ("queued", "running", "finished", "failed", "stopped")  # what status.json may say
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """Who a PID is: the PID plus its start time and the boot it belongs to (a reused PID has another start)."""
+
+    pid: int
+    start: int | None = None  # start time in clock ticks since boot (/proc/<pid>/stat field 22); None off Linux
+    boot_id: str | None = None  # /proc/sys/kernel/random/boot_id: a PID of an earlier boot is never the same process
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat from field 3 (state) on, or None (no such process, or no /proc)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except (OSError, ValueError, TypeError):
+        return None
+    return text[text.rfind(")") + 1:].split()  # the command name may hold spaces and ')'
+
+
+def _boot_id() -> str | None:
+    try:
+        with open(BOOT_ID_FILE, encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def process_identity(pid: int) -> ProcessIdentity | None:
+    """The identity of a live process (start time and boot id where /proc has them), or None if it is gone."""
+    if not pid_alive(pid):
+        return None
+    fields = _proc_stat(pid)
+    start = int(fields[19]) if fields and len(fields) > 19 and fields[19].isdigit() else None  # field 22
+    return ProcessIdentity(int(pid), start, _boot_id() if start is not None else None)
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of /proc/<pid>/stat (R, S, D, T stopped, t traced, Z zombie, ...), or None."""
+    fields = _proc_stat(pid)
+    return fields[0] if fields else None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """status.json, typed. Every value of the wrong type reads as its default: the file is untrusted input."""
+
+    state: str = "unknown"  # one of STATES; 'unknown' when the file is missing, unreadable or says something else
+    pid: int | None = None  # the training process (or None for a queued run nobody has launched)
+    proc_start: int | None = None  # ProcessIdentity.start of pid, written with it
+    boot_id: str | None = None  # ProcessIdentity.boot_id of pid
+    started: float | None = None  # time.time() when training began
+    updated: float | None = None  # last write
+    ended: float | None = None  # set on finished/failed/stopped
+    queued_at: float | None = None  # when it began to wait for a training slot
+    step: int | None = None
+    total_steps: int | None = None
+    message: str = ""  # why it failed / what it waits for
+    stop_requested: bool = False  # Stop was pressed: a process that ends now was stopped, not killed
+    args: tuple[str, ...] = ()  # CLI flags of a queued run recorded before slots existed (see jobs.start_queued)
+    limit: int | None = None  # the training limit it was queued under
+    device: str = ""
+    world_size: int | None = None
+    amp: str = ""  # mixed precision of the training: off, bf16, fp16
+
+    @property
+    def identity(self) -> ProcessIdentity | None:
+        return None if self.pid is None else ProcessIdentity(self.pid, self.proc_start, self.boot_id)
+
+
+def _int_or_none(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _float_or_none(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _status_from_dict(d: dict) -> Status:
+    args = d.get("args")
+    state = d.get("state")
+    return Status(
+        state=state if isinstance(state, str) and state in STATES else "unknown",
+        pid=(pid if (pid := _int_or_none(d.get("pid"))) is not None and pid > 0 else None),
+        proc_start=_int_or_none(d.get("proc_start")),
+        boot_id=d["boot_id"] if isinstance(d.get("boot_id"), str) else None,
+        started=_float_or_none(d.get("started")),
+        updated=_float_or_none(d.get("updated")),
+        ended=_float_or_none(d.get("ended")),
+        queued_at=_float_or_none(d.get("queued_at")),
+        step=_int_or_none(d.get("step")),
+        total_steps=_int_or_none(d.get("total_steps")),
+        message=d["message"] if isinstance(d.get("message"), str) else "",
+        stop_requested=d.get("stop_requested") is True,
+        args=tuple(args) if isinstance(args, list) and all(isinstance(a, str) for a in args) else (),
+        limit=_int_or_none(d.get("limit")),
+        device=d["device"] if isinstance(d.get("device"), str) else "",
+        world_size=_int_or_none(d.get("world_size")),
+        amp=d["amp"] if isinstance(d.get("amp"), str) else "",
+    )
+
 
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
-    """status.json: state (running/finished/failed/stopped/queued), pid, timestamps, message."""
+    """status.json: state (running/finished/failed/stopped/queued), pid with its identity, timestamps, message.
+
+    pid defaults to this process; its start time and boot id are recorded with it (when the process
+    lives), so a reader can tell the training from an unrelated process that later got the same PID.
+    """
     run_dir = Path(run_dir)
     old = read_status(run_dir)
     now = time.time()
-    status = {
+    pid = extra.pop("pid", os.getpid())
+    ident = process_identity(pid) if isinstance(pid, int) else None
+    status: dict[str, Any] = {
         "state": state,
-        "pid": os.getpid(),
-        "started": old.get("started", now) if old.get("state") == "running" or state != "running" else now,
+        "pid": pid,
+        "proc_start": ident.start if ident else None,
+        "boot_id": ident.boot_id if ident else None,
+        "started": (old.started or now) if old.state == "running" or state != "running" else now,
         "updated": now,
     }
     if state in ("finished", "failed", "stopped"):
         status["ended"] = now
     status.update(extra)
     write_json(run_dir / "status.json", status)
+
+
+def request_stop(run_dir: Path) -> None:
+    """Mark status.json stop_requested (before the process is signalled), keeping everything else."""
+    p = Path(run_dir) / "status.json"
+    raw = read_json_object(run_dir, "status.json")
+    if raw:
+        write_json(p, {**raw, "stop_requested": True, "updated": time.time()})
 
 
 def read_json_object(run_dir: Path, name: str) -> dict:
@@ -146,34 +305,67 @@ def read_json_object(run_dir: Path, name: str) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
-def read_status(run_dir: Path) -> dict:
-    return read_json_object(run_dir, "status.json")
+def read_status(run_dir: Path) -> Status:
+    """status.json of a run as a Status (Status() when missing or unreadable; never raises)."""
+    return _status_from_dict(read_json_object(run_dir, "status.json"))
 
 
-def read_summary(run_dir: Path) -> dict:
-    """summary.json of a run, read now (an evaluation may have been written after the model loaded)."""
-    return read_json_object(run_dir, "summary.json")
+def read_summary(run_dir: Path) -> Summary:
+    """summary.json of a run, read now and typed (an evaluation may have been written after the model loaded).
+
+    Missing, unreadable or ill-typed parts are None in the result; this never raises.
+    """
+    return Summary.from_json(read_json_object(run_dir, "summary.json"))
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError, TypeError):
+    """True if a process with this PID exists and is not a zombie (it may be someone else's: see identity_matches)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{int(pid)}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # it exists, under another user
+        pass
     except OSError:
-        return True
+        return False
+    return process_state(pid) != "Z"  # a zombie child counts as dead (None: no /proc to ask)
 
 
-def effective_state(run_dir: Path) -> str:
-    """The status state, with 'running' turned into 'killed' when its process is gone."""
-    s = read_status(run_dir)
-    state = s.get("state", "unknown")
-    if state == "running" and not pid_alive(s.get("pid", -1)):
+def identity_matches(ident: ProcessIdentity | None) -> bool:
+    """True if ident's process still runs: same PID alive, with the same start time and boot where recorded.
+
+    A record without a start time (written before identities, or off Linux) falls back to the PID
+    alone, and, where /proc shows the command line, to it running vae_core.
+    """
+    if ident is None or not pid_alive(ident.pid):
+        return False
+    now = process_identity(ident.pid)
+    if now is None:
+        return False
+    if ident.start is not None and now.start is not None:
+        return ident.start == now.start and (ident.boot_id is None or ident.boot_id == now.boot_id)
+    try:
+        with open(f"/proc/{ident.pid}/cmdline", "rb") as f:
+            return b"vae_core" in f.read()
+    except OSError:
+        return True  # nothing else to go by
+
+
+def effective_state(run_dir: Path, status: Status | None = None) -> str:
+    """The status state, as it really is now.
+
+    'running'/'queued' whose process is gone, or whose PID now belongs to another process (another
+    start time or boot), is 'killed'; one whose process is stopped (SIGSTOP, state T) is 'paused'.
+    A queued run without a process (recorded before slots existed) stays 'queued'.
+    """
+    s = read_status(run_dir) if status is None else status
+    if s.state not in ("running", "queued") or (s.state == "queued" and s.pid is None):
+        return s.state
+    if not identity_matches(s.identity):
         return "killed"
-    return state
+    if process_state(s.pid) in ("T", "t"):
+        return "paused"
+    return s.state
 
 
 # ----------------------------------------------------------------------------- listing and loading

@@ -9,20 +9,20 @@ to one cell, trials past the grid are pruned unrun).
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import math
 import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from vae_core.config import SCHEDULES, ModelConfig, TrainConfig
+from vae_core.config import ModelConfig, Setting, TrainConfig, check_value, configs_with, training_settings
 
 Sampler = Literal["grid", "random", "tpe"]
 SAMPLERS = ("grid", "random", "tpe")
@@ -30,6 +30,7 @@ OBJECTIVES = ("nll", "mig")
 DIRECTIONS = {"nll": "minimize", "mig": "maximize"}
 HEARTBEAT_S = 60  # a trial whose worker stops beating for GRACE_S is marked failed by another worker
 GRACE_S = 180
+MAX_RETRIES = 3  # a trial whose worker died is run again (same cell) up to this many times
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -37,55 +38,134 @@ class SweepError(ValueError):
     """A sweep cannot run as asked; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
+def _shown(name: str) -> str:
+    return "β" if name == "beta" else name
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class SweepSpace:
-    """What a sweep varies. Empty tuples leave that option at the base config's value."""
+    """What a sweep varies: any model/training setting, by its declared name (vae_core.config).
 
-    beta_values: tuple[float, ...] = ()  # explicit β values (grid needs these)
-    beta_range: tuple[float, float] | None = None  # random/TPE: β drawn from [lo, hi]
-    beta_log: bool = True  # draw β on a log scale (β spans orders of magnitude)
-    latent_dims: tuple[int, ...] = ()
-    schedules: tuple[str, ...] = ()
-    free_bits: tuple[float, ...] = ()
+    `values`: (name, candidate values) pairs, searched by every sampler. `ranges`: (name, lo, hi, log)
+    of numeric settings, drawn by random/TPE (a grid needs values). The keywords beta_values, beta_range,
+    beta_log, latent_dims, schedules and free_bits are shorthands for the same. A setting left out keeps
+    the base config's value.
+    """
 
-    def __post_init__(self) -> None:
-        if self.beta_values and self.beta_range:
-            raise SweepError("give β values or a β range, not both")
-        for b in self.beta_values:
-            if not (isinstance(b, (int, float)) and 0 <= b <= 1000):
-                raise SweepError(f"β must be between 0 and 1000, got {b!r}")
-        if self.beta_range is not None:
-            lo, hi = self.beta_range
-            if not (0 <= lo < hi <= 1000):
-                raise SweepError(f"β range must satisfy 0 <= lo < hi <= 1000, got {lo}:{hi}")
-            if self.beta_log and lo <= 0:
-                raise SweepError("a log-scale β range needs lo > 0")
-        for d in self.latent_dims:
-            if not (isinstance(d, int) and 1 <= d <= 1024):
-                raise SweepError(f"latent size must be an integer in 1..1024, got {d!r}")
-        for s in self.schedules:
-            if s not in SCHEDULES:
-                raise SweepError(f"schedule must be one of {', '.join(SCHEDULES)}; got {s!r}")
-        for f in self.free_bits:
-            if not (isinstance(f, (int, float)) and 0 <= f <= 100):
-                raise SweepError(f"free bits must be between 0 and 100, got {f!r}")
+    values: tuple[tuple[str, tuple[Any, ...]], ...]
+    ranges: tuple[tuple[str, float, float, bool], ...]
+
+    def __init__(
+        self,
+        values: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] = (),
+        ranges: Mapping[str, tuple] | Sequence[tuple] = (),
+        *,
+        beta_values: Sequence[float] = (),
+        beta_range: tuple[float, float] | None = None,
+        beta_log: bool = True,
+        latent_dims: Sequence[int] = (),
+        schedules: Sequence[str] = (),
+        free_bits: Sequence[float] = (),
+    ) -> None:
+        vals = list(values.items() if isinstance(values, Mapping) else values)
+        rngs = [(k, *v) for k, v in ranges.items()] if isinstance(ranges, Mapping) else [tuple(r) for r in ranges]
+        for name, given in (("beta", beta_values), ("latent_dim", latent_dims), ("schedule", schedules),
+                            ("free_bits", free_bits)):
+            if given:
+                vals.append((name, given))
+        if beta_range is not None:
+            rngs.append(("beta", *beta_range, beta_log))
+        known = training_settings()
+        seen: set[str] = set()
+        out_vals: list[tuple[str, tuple[Any, ...]]] = []
+        out_rngs: list[tuple[str, float, float, bool]] = []
+        for name, candidates in vals:
+            if name in seen:
+                raise SweepError(f"{_shown(name)} is given twice (values or a range, not both)")
+            seen.add(name)
+            s = _setting(known, name)
+            candidates = tuple(candidates)
+            if not candidates:
+                raise SweepError(f"{_shown(name)}: no values to try")
+            for v in candidates:
+                try:
+                    check_value(s, v)
+                except ValueError as e:
+                    raise SweepError(str(e)) from e
+            out_vals.append((name, candidates))
+        for r in rngs:
+            if len(r) == 3:
+                r = (*r, known[r[0]].log if r[0] in known else False)
+            name, lo, hi, log = r
+            if name in seen:
+                raise SweepError(f"give {_shown(name)} values or a {_shown(name)} range, not both")
+            seen.add(name)
+            s = _setting(known, name)
+            if s.kind not in ("int", "float"):
+                raise SweepError(f"{_shown(name)} is not a number: give its values, not a range")
+            ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (lo, hi)) and lo < hi
+            try:
+                check_value(s, lo)
+                check_value(s, hi)
+            except ValueError:
+                ok = False
+            if not ok or (s.kind == "int" and not (float(lo).is_integer() and float(hi).is_integer())):
+                raise SweepError(f"{_shown(name)} range must satisfy {s.lo:g} <= lo < hi <= {s.hi:g}"
+                                 f"{' (integers)' if s.kind == 'int' else ''}, got {lo}:{hi}")
+            if log and lo <= 0:
+                raise SweepError(f"a log-scale {_shown(name)} range needs lo > 0")
+            out_rngs.append((name, lo, hi, bool(log)))
+        object.__setattr__(self, "values", tuple(out_vals))
+        object.__setattr__(self, "ranges", tuple(out_rngs))
+
+    # shorthands of the four settings the first sweeps varied
+    @property
+    def beta_values(self) -> tuple[float, ...]:
+        return tuple(dict(self.values).get("beta", ()))
+
+    @property
+    def beta_range(self) -> tuple[float, float] | None:
+        r = {n: (lo, hi) for n, lo, hi, _ in self.ranges}
+        return r.get("beta")
+
+    @property
+    def beta_log(self) -> bool:
+        return next((log for n, _, _, log in self.ranges if n == "beta"), True)
+
+    @property
+    def latent_dims(self) -> tuple[int, ...]:
+        return tuple(dict(self.values).get("latent_dim", ()))
+
+    @property
+    def schedules(self) -> tuple[str, ...]:
+        return tuple(dict(self.values).get("schedule", ()))
+
+    @property
+    def free_bits(self) -> tuple[float, ...]:
+        return tuple(dict(self.values).get("free_bits", ()))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The settings this space varies."""
+        return tuple(n for n, _ in self.values) + tuple(r[0] for r in self.ranges)
+
+    def empty(self) -> bool:
+        return not self.values and not self.ranges
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: {"values": {name: [..]}, "ranges": {name: [lo, hi, log]}}."""
+        return {"values": {n: list(v) for n, v in self.values},
+                "ranges": {n: [lo, hi, log] for n, lo, hi, log in self.ranges}}
 
     def grid(self) -> dict[str, list]:
-        """The search space as value lists (GridSampler's input); SweepError if β is a range."""
-        if self.beta_range is not None:
-            raise SweepError("a grid sweep needs β values (e.g. --beta 0.5,1,2), not a range")
-        space: dict[str, list] = {}
-        if self.beta_values:
-            space["beta"] = [float(b) for b in self.beta_values]
-        if self.latent_dims:
-            space["latent_dim"] = [int(d) for d in self.latent_dims]
-        if self.schedules:
-            space["schedule"] = list(self.schedules)
-        if self.free_bits:
-            space["free_bits"] = [float(f) for f in self.free_bits]
-        if not space:
-            raise SweepError("the sweep varies nothing: give β values, latent sizes, schedules or free bits")
-        return space
+        """The search space as value lists (GridSampler's input); SweepError if a setting has a range."""
+        for name, *_ in self.ranges:
+            flag = training_settings()[name].cli_flag
+            raise SweepError(f"a grid sweep needs {_shown(name)} values (e.g. {flag} V1,V2), not a range")
+        if not self.values:
+            raise SweepError("the sweep varies nothing: give values (V1,V2,…) or a range (LO:HI) of a setting, "
+                             "e.g. --beta 0.5,1,2")
+        return {name: list(vals) for name, vals in self.values}
 
     def n_cells(self) -> int:
         return math.prod(len(v) for v in self.grid().values())
@@ -93,17 +173,38 @@ class SweepSpace:
     def suggest(self, trial) -> dict[str, Any]:
         """The trial's values for everything this space varies."""
         out: dict[str, Any] = {}
-        if self.beta_values:
-            out["beta"] = float(trial.suggest_categorical("beta", [float(b) for b in self.beta_values]))
-        elif self.beta_range is not None:
-            out["beta"] = float(trial.suggest_float("beta", *self.beta_range, log=self.beta_log))
-        if self.latent_dims:
-            out["latent_dim"] = int(trial.suggest_categorical("latent_dim", [int(d) for d in self.latent_dims]))
-        if self.schedules:
-            out["schedule"] = str(trial.suggest_categorical("schedule", list(self.schedules)))
-        if self.free_bits:
-            out["free_bits"] = float(trial.suggest_categorical("free_bits", [float(f) for f in self.free_bits]))
+        for name, vals in self.values:
+            out[name] = trial.suggest_categorical(name, list(vals))
+        known = training_settings()
+        for name, lo, hi, log in self.ranges:
+            if known[name].kind == "int":
+                out[name] = int(trial.suggest_int(name, int(lo), int(hi), log=log))
+            else:
+                out[name] = float(trial.suggest_float(name, float(lo), float(hi), log=log))
         return out
+
+    def check(self, model: ModelConfig, train: TrainConfig, sampler: str, max_cells: int = 10_000) -> None:
+        """SweepError when a combination cannot be trained with these base configs (e.g. Fourier features
+        searched with the RNN decoder): every grid cell up to max_cells, else each value on its own."""
+        cells: list[dict[str, Any]]
+        if sampler == "grid" and self.n_cells() <= max_cells:
+            names = [n for n, _ in self.values]
+            cells = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.values))]
+        else:
+            cells = [{n: v} for n, vals in self.values for v in vals]
+            cells += [{n: x} for n, lo, hi, _ in self.ranges for x in (lo, hi)]
+        for cell in cells:
+            try:
+                configs_with(model, train, cell)
+            except ValueError as e:
+                shown = ", ".join(f"{k}={v}" for k, v in cell.items())
+                raise SweepError(f"the trial {shown} cannot be trained: {e}") from e
+
+
+def _setting(known: Mapping[str, Setting], name: str) -> Setting:
+    if name not in known:
+        raise SweepError(f"{name!r} is not a model or training setting")
+    return known[name]
 
 
 def check_study_name(name: str) -> str:
@@ -136,8 +237,14 @@ def make_storage(url: str, heartbeat: bool = True):
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    if heartbeat:
-        kwargs.update(heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+    if heartbeat:  # a dead worker's trial is failed by the next worker and re-queued with the same parameters
+        retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # Optuna >= 4.9
+        callback_kw = "heartbeat_stale_trial_callback" if retry is not None else "failed_trial_callback"
+        retry = retry or optuna.storages.RetryFailedTrialCallback
+        with warnings.catch_warnings():  # marked experimental in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            callback = retry(MAX_RETRIES)
+        kwargs.update(heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, **{callback_kw: callback})
     last: Exception | None = None
     for attempt in range(5):  # two workers creating the tables of a new SQLite file at once may collide
         try:
@@ -149,6 +256,12 @@ def make_storage(url: str, heartbeat: bool = True):
             time.sleep(0.2 * (attempt + 1))
     assert last is not None
     raise last
+
+
+def _counted_trials(trials: Sequence) -> list:
+    """The trials that count towards the study's target: a dead worker's trial that was retried does not."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return [t for t in trials if t.number not in retried]
 
 
 def _make_sampler(kind: str, space: SweepSpace, seed: int, n_existing: int):
@@ -231,6 +344,7 @@ def run_sweep(
     import optuna
 
     from vae_core.corpus import encode_sentences, load_corpus
+    from vae_core.jobs import wait_for_slot
     from vae_core.runs import load_run, read_json, write_json
     from vae_core.train import evaluate_elbo, train
 
@@ -242,9 +356,9 @@ def run_sweep(
         raise SweepError("the first objective must be nll")
     if sampler not in SAMPLERS:
         raise SweepError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
-    if sampler != "grid" and not (space.beta_values or space.beta_range or space.latent_dims or space.schedules
-                                  or space.free_bits):
-        raise SweepError("the sweep varies nothing: give β values or a range, latent sizes, schedules or free bits")
+    if sampler != "grid" and space.empty():
+        raise SweepError("the sweep varies nothing: give values (V1,V2,…) or a range (LO:HI) of a setting, "
+                         "e.g. --beta 0.1:8")
     n_cells = space.n_cells() if sampler == "grid" else None
     if n_trials is None:
         n_trials = n_cells or 10
@@ -254,6 +368,7 @@ def run_sweep(
         n_trials = min(n_trials, n_cells)
     base_model_cfg = base_model_cfg or ModelConfig()
     base_train_cfg = base_train_cfg or TrainConfig()
+    space.check(base_model_cfg, base_train_cfg, sampler)
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
     storage_url = storage_url or default_storage(out_root)
@@ -275,7 +390,7 @@ def run_sweep(
     probe.set_user_attr("objectives", list(objectives))
     probe.set_user_attr("target_trials", max(int(attrs.get("target_trials") or 0), n_trials))
     probe.set_user_attr("n_cells", n_cells)
-    probe.set_user_attr("space", dataclasses.asdict(space))
+    probe.set_user_attr("space", space.to_dict())
     probe.set_user_attr("corpus", corpus_spec)
     probe.set_user_attr("out_root", str(out_root))
     n_existing = len(probe.get_trials(deepcopy=False))
@@ -284,20 +399,26 @@ def run_sweep(
     target = int(study.user_attrs.get("target_trials", n_trials))
 
     def objective(trial: optuna.Trial):
-        if trial.number >= target:  # another worker took the last trial (and, for a grid, the last cell)
+        trials = study.get_trials(deepcopy=False)
+        retry = any(t.number == trial.number and "retry_history" in t.system_attrs for t in trials)
+        if not retry and len([t for t in _counted_trials(trials) if t.number < trial.number]) >= target:
+            # another worker took the last trial (and, for a grid, the last cell)
             trial.set_user_attr("state", "skipped")
             raise optuna.TrialPruned(f"the study already has {target} trials")
         params = space.suggest(trial)
-        mcfg = base_model_cfg
-        if "latent_dim" in params:
-            mcfg = dataclasses.replace(mcfg, latent_dim=params["latent_dim"])
-        tcfg = dataclasses.replace(base_train_cfg, **{k: v for k, v in params.items() if k != "latent_dim"})
+        mcfg, tcfg = configs_with(base_model_cfg, base_train_cfg, params)
         run_dir = _free_run_dir(out_root, study_name, trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("beta", tcfg.beta)
         trial.set_user_attr("schedule", tcfg.schedule)
         trial.set_user_attr("latent_dim", mcfg.latent_dim)
-        summary = train(run_dir, corpus, mcfg, tcfg, should_stop=should_stop, device=device)
+        slot = wait_for_slot(run_dir, should_stop=should_stop)  # $VAE_MAX_TRAININGS holds for trials too
+        if slot is None:
+            trial.set_user_attr("state", "stopped")
+            study.stop()
+            raise optuna.TrialPruned("stopped while waiting for a training slot")
+        with slot:
+            summary = train(run_dir, corpus, mcfg, tcfg, should_stop=should_stop, device=device)
         trial.set_user_attr("state", summary["state"])
         if summary["state"] == "stopped":
             study.stop()
@@ -329,14 +450,19 @@ def run_sweep(
         return values[0] if len(values) == 1 else tuple(values)
 
     def enough(st: optuna.Study, _trial) -> None:
-        if len(st.get_trials(deepcopy=False)) >= target or should_stop():
+        if len(_counted_trials(st.get_trials(deepcopy=False))) >= target or should_stop():
             st.stop()
 
     def report(st: optuna.Study, t) -> None:
         if on_trial is not None:
             on_trial(trial_record(t))
 
-    if len(study.get_trials(deepcopy=False)) < target and not should_stop():
+    with warnings.catch_warnings():  # a dead worker's trial: failed, and re-queued as WAITING
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)
+    if (len(_counted_trials(trials)) < target or waiting) and not should_stop():
         study.optimize(objective, n_trials=target, callbacks=[enough, report], catch=(TrialFailed, ValueError),
                        gc_after_trial=True)
     return study

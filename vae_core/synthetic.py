@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from vae_core.corpus import Corpus, TextSet
+from vae_core.textset import Corpus, TextSet
 
 FACTORS: dict[str, tuple[str, ...]] = {
     "subject": ("doctor", "teacher", "farmer", "student", "pilot", "singer"),

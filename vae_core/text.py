@@ -36,6 +36,12 @@ def tokenize(text: str, lowercase: bool = False) -> list[str]:
     return tokens
 
 
+def sentence_tokens(text: str, lowercase: bool = False, max_len: int | None = None) -> list[str]:
+    """The tokens a run sees of one sentence: `tokenize(text, lowercase)` cut to max_len words (None: all)."""
+    toks = tokenize(text, lowercase)
+    return toks if max_len is None else toks[:max_len]
+
+
 def detokenize(tokens: Sequence[str]) -> str:
     """Join tokens with single spaces (the inverse of tokenize on space-separated text)."""
     return " ".join(tokens)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import random
 import time
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vae_core import checkpoint as ckpt
 from vae_core import distributed as ddp
 from vae_core.config import NON_AUTOREGRESSIVE, ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet, bucket_batches, collate, encode_sentences
@@ -26,7 +26,7 @@ from vae_core.runs import (
     append_jsonl,
     make_config,
     read_config,
-    read_json,
+    read_json_object,
     save_tensors,
     write_json,
     write_status,
@@ -46,7 +46,7 @@ class Callbacks:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or gradients became NaN/inf; the last good checkpoint is kept."""
+    """The loss or gradients became NaN/inf; the last good checkpoint (if any was written) is kept."""
 
 
 def seed_everything(seed: int) -> None:
@@ -137,9 +137,6 @@ def make_optimizer(model: SentenceVAE, tcfg: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.Adam(model.parameters(), lr=tcfg.lr, fused=device in ("cpu", "cuda"))
 
 
-_optimizer = make_optimizer
-
-
 def _optimizer_tensors(opt: torch.optim.Optimizer, model: SentenceVAE) -> dict[str, torch.Tensor]:
     names = {id(p): n for n, p in model.named_parameters()}
     out = {}
@@ -157,8 +154,7 @@ def _load_optimizer(opt: torch.optim.Optimizer, model: SentenceVAE, tensors: dic
         if name not in params:
             raise RunError(f"optimizer state names unknown parameter {name}")
         p = params[name]
-        ref = p if k != "step" else None
-        opt.state[p][k] = v.reshape(()) if ref is None else v.reshape(p.shape)
+        opt.state[p][k] = v.reshape(()) if k == "step" else v.reshape(p.shape)
 
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -200,17 +196,6 @@ def _loss_figures(parts) -> dict[str, Any]:
     }
 
 
-def _reduce_figures(fig: dict, local: int, global_: int, tokens: int, device: torch.device) -> tuple[dict, int]:
-    """Global-batch means of per-rank figures (each weighted by its sentences) and tokens summed over ranks."""
-    keys = ("loss", "recon", "kl", "weighted_kl", "tc")
-    vals = [local * (fig[k] or 0.0) for k in keys] + [local * x for x in fig["kl_per_dim"]] + [float(tokens)]
-    summed = ddp.sum_over_ranks(vals, device)
-    out = {k: summed[i] / global_ for i, k in enumerate(keys)}
-    out["tc"] = None if fig["tc"] is None else out["tc"]
-    out["kl_per_dim"] = [x / global_ for x in summed[len(keys):-1]]
-    return out, int(round(summed[-1]))
-
-
 @dataclass
 class _Prepared:
     """What every rank needs before the first step: configs, vocabulary, encoded splits, trainer state."""
@@ -222,6 +207,7 @@ class _Prepared:
     valid_data: list[list[int]] | TokenStore
     truncated: int
     state: dict
+    resumed: ckpt.Checkpoint | None  # the verified checkpoint a resume starts from (None: from step 0)
 
 
 def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig | None,
@@ -236,8 +222,15 @@ def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig
             raise RunError(f"cannot resume: {run_dir} has no config.json")
         _, model_cfg, train_cfg = read_config(run_dir)
         vocab = Vocab.from_json((run_dir / "vocab.json").read_text(encoding="utf-8"))
-        if (run_dir / "trainer.json").is_file():
-            state.update(read_json(run_dir / "trainer.json"))
+        if writes:
+            ckpt.clean_leftovers(run_dir)
+        resumed = ckpt.load_latest(run_dir)
+        if resumed is not None:
+            state.update(resumed.state, step=resumed.step)
+            if writes:
+                ckpt.set_aside_damaged(run_dir, resumed)
+        if writes:  # what was logged after the checkpoint is trained again: no step appears twice
+            ckpt.drop_records_after(run_dir, int(state["step"]))
     else:
         model_cfg = model_cfg or ModelConfig()
         train_cfg = train_cfg or TrainConfig()
@@ -245,9 +238,10 @@ def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig
             if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
                 raise RunError(f"run directory {run_dir} already exists and is not empty")
             run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in ("model.safetensors", "best.safetensors", "optimizer.safetensors", "trainer.json",
-                          "metrics.jsonl", "summary.json"):
+            for stale in ("model.safetensors", "best.safetensors", "metrics.jsonl", "summary.json"):
                 (run_dir / stale).unlink(missing_ok=True)
+            ckpt.remove_all(run_dir)
+        resumed = None
         vocab = build_vocab(corpus, train_cfg)
         model_cfg = dataclasses.replace(model_cfg, vocab_size=len(vocab))
         if model_cfg.decoder in NON_AUTOREGRESSIVE:  # one position per word kept, plus <eos>
@@ -265,7 +259,7 @@ def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig
         valid_data, _ = encode_sentences(corpus.valid.sentences, vocab, train_cfg.max_len, train_cfg.lowercase)
     if not len(train_data):
         raise RunError("the training split is empty")
-    return _Prepared(model_cfg, train_cfg, vocab, train_data, valid_data, cut_train, state)
+    return _Prepared(model_cfg, train_cfg, vocab, train_data, valid_data, cut_train, state, resumed)
 
 
 def train(
@@ -285,9 +279,10 @@ def train(
     """Train a sentence β-VAE into `run_dir` and return the final record.
 
     A new run refuses a non-empty directory unless `overwrite`. `resume=True` reads the configs,
-    vocabulary, last weights and optimizer state from `run_dir` and continues at the saved step
-    (mid-epoch included, in the same batch order). Writes status.json (running → finished /
-    stopped / failed), metrics.jsonl, model/best/optimizer safetensors, summary.json.
+    vocabulary and the last complete checkpoint (weights, optimizer, trainer and generator state,
+    verified: see `vae_core.checkpoint`) from `run_dir` and continues at the saved step (mid-epoch
+    included, in the same batch order and with the same noise). Writes status.json (running →
+    finished / stopped / failed), metrics.jsonl, checkpoint/, model and best safetensors, summary.json.
 
     `corpus` may be a `tokcache.TokenCorpus` (a large .txt corpus streamed from memory-mapped token
     ids). `amp` ("auto", "bf16", "fp16") turns on mixed precision, CUDA only. Under torchrun
@@ -297,256 +292,262 @@ def train(
     amp_dtype = resolve_amp(amp, device)
     use_ddp = ddp.env_world_size() > 1 if distributed is None else distributed
     ctx, dev = ddp.setup(device) if use_ddp else (ddp.SINGLE, device)
+    finished = False
     try:
-        return _train(Path(run_dir), corpus, model_cfg, train_cfg, resume, callbacks or Callbacks(),
-                      should_stop or (lambda: False), dev, overwrite, amp_dtype, ctx)
+        prep = ctx.main_first(lambda: _prepare(Path(run_dir), corpus, model_cfg, train_cfg, resume, overwrite,
+                                               writes=ctx.is_main))
+        trainer = _Trainer(Path(run_dir), prep, callbacks or Callbacks(), should_stop or (lambda: False),
+                           torch.device(dev), amp_dtype, ctx)
+        summary = trainer.run()
+        del trainer  # its DistributedDataParallel wrapper must go before the process group (see ddp.teardown)
+        finished = True
+        return summary
     finally:
-        ddp.teardown(ctx)
+        ddp.teardown(ctx, finished)
 
 
-def _train(
-    run_dir: Path,
-    corpus: Corpus | TokenCorpus,
-    model_cfg: ModelConfig | None,
-    train_cfg: TrainConfig | None,
-    resume: bool,
-    callbacks: Callbacks,
-    should_stop: Callable[[], bool],
-    device: str | torch.device,
-    overwrite: bool,
-    amp_dtype: torch.dtype | None,
-    ctx: ddp.DistContext,
-) -> dict[str, Any]:
-    main = ctx.is_main
-    if ctx.active and not main:
-        ddp.share_error(ctx, None)  # wait until rank 0 has set the run up (and built any token cache)
-    try:
-        prep = _prepare(run_dir, corpus, model_cfg, train_cfg, resume, overwrite, writes=main)
-    except Exception as e:
-        if ctx.active and main:
-            ddp.share_error(ctx, e)
-        raise
-    if ctx.active and main:
-        ddp.share_error(ctx, None)
-    model_cfg, train_cfg, state = prep.model_cfg, prep.train_cfg, prep.state
-    train_data, valid_ids, cut_train = prep.train_data, prep.valid_data, prep.truncated
+class _Trainer:
+    """One training session of a run: model, optimizer, data and the named pieces of the loop.
 
-    seed_everything(train_cfg.seed)
-    model = SentenceVAE(model_cfg).to(device)
-    opt = _optimizer(model, train_cfg)
-    if resume and (run_dir / "model.safetensors").is_file():
-        from safetensors.torch import load_file
+    The loop (`_loop`) reads in one screen; everything it calls is a method here, and every
+    data-parallel difference is a method of `ddp.DistContext` (the identity in a single process).
+    """
 
-        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
-        if (run_dir / "optimizer.safetensors").is_file():
-            _load_optimizer(opt, model, load_file(str(run_dir / "optimizer.safetensors")))
-        torch.manual_seed(train_cfg.seed + 7919 * int(state["step"]))  # fresh but reproducible noise
-    net = ddp.wrap_ddp(model, ctx, device) if ctx.active else model
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    amp_name = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
+    def __init__(self, run_dir: Path, prep: _Prepared, callbacks: Callbacks, should_stop: Callable[[], bool],
+                 device: torch.device, amp_dtype: torch.dtype | None, ctx: ddp.DistContext) -> None:
+        self.run_dir, self.callbacks, self.should_stop, self.device, self.ctx = (
+            run_dir, callbacks, should_stop, device, ctx)
+        self.model_cfg, self.config, self.state = prep.model_cfg, prep.train_cfg, prep.state
+        self.train_data, self.valid_data, self.truncated = prep.train_data, prep.valid_data, prep.truncated
+        seed_everything(self.config.seed)
+        self.model = SentenceVAE(self.model_cfg).to(device)
+        self.opt = make_optimizer(self.model, self.config)
+        self.last_checkpoint: int | None = None  # step of the newest checkpoint on disk
+        if prep.resumed is not None:
+            self._restore(prep.resumed)
+        self.net = ctx.wrap(self.model, device)
+        self.amp_dtype = amp_dtype
+        self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        self.amp_name = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
+        self.store = self.train_data if isinstance(self.train_data, TokenStore) else None
+        self.lengths = self.store.lengths if self.store is not None else [len(x) for x in self.train_data]
+        n_batches = ddp.usable_batches(len(self.train_data), self.config.batch_size, ctx.world_size)
+        self.total_steps = total_steps_for(n_batches, self.config)  # ceil(n / B) batches in one process
+        # recent posteriors for the TC estimate (per process; empty again after a resume)
+        self.bank = (PosteriorBank(self.config.tc_bank, self.model_cfg.latent_dim, device)
+                     if self.config.tc_weight > 0 and self.config.tc_bank > 0 else None)
+        self.t_start = self.t_window = time.time()
+        self.start_step, self.elapsed0 = int(self.state["step"]), float(self.state["elapsed"])
+        self.tokens_window = self.tokens_session = 0
+        self.first_record = True
+        self.note = prep.resumed.note if prep.resumed is not None else ""
 
-    store = train_data if isinstance(train_data, TokenStore) else None
-    n_train = len(train_data)
-    lengths = store.lengths if store is not None else [len(x) for x in train_data]
-    n_batches = ddp.usable_batches(n_train, train_cfg.batch_size, ctx.world_size)  # ceil(n / B) in one process
-    total_steps = total_steps_for(n_batches, train_cfg)
-    if main:
-        write_status(run_dir, "running", total_steps=total_steps, step=int(state["step"]),
-                     truncated=cut_train, n_train=n_train, device=str(device), world_size=ctx.world_size, amp=amp_name)
+    def _restore(self, ck: ckpt.Checkpoint) -> None:
+        """Weights, optimizer state and the noise stream of a checkpoint."""
+        self.model.load_state_dict(ck.weights)
+        _load_optimizer(self.opt, self.model, ck.optimizer)
+        if ck.rng is not None:
+            ckpt.restore_rng(ck.rng, self.device)  # the noise the uninterrupted run would have drawn
+        else:  # a run of the old layout kept no generator state: fresh but reproducible noise
+            torch.manual_seed(self.config.seed + 7919 * ck.step)
+        self.last_checkpoint = ck.step
 
-    def epoch_batches(epoch: int):
+    def run(self) -> dict[str, Any]:
+        """The session: status 'running', the loop, then the summary and the final status."""
+        self._write_status("running", truncated=self.truncated, n_train=len(self.train_data), message=self.note)
+        message = ""
+        try:
+            final_state, last_val = _loop(self)
+        except TrainingDiverged as e:
+            kept = (f"kept the last good checkpoint (step {self.last_checkpoint})" if self.last_checkpoint is not None
+                    else "no checkpoint had been written yet, so the run has no weights")
+            final_state, message, last_val = "failed", f"{e}; {kept}", {}
+        except Exception as e:  # noqa: BLE001 - recorded in status.json, then re-raised
+            self._write_status("failed", message=f"{type(e).__name__}: {e}")
+            raise
+        return self._finish(final_state, message, last_val)
+
+    def epoch_batches(self, epoch: int):
         """Global batches of this epoch, the same on every rank (a batch smaller than the world is dropped)."""
-        seed = train_cfg.seed * 1000 + epoch
-        if store is not None:
-            return BatchPlan(lengths, train_cfg.batch_size, seed, min_size=ctx.world_size)
-        order = bucket_batches(lengths, train_cfg.batch_size, seed=seed)
-        return [bt for bt in order if len(bt) >= ctx.world_size] if ctx.active else order
+        seed = self.config.seed * 1000 + epoch
+        if self.store is not None:
+            return BatchPlan(self.lengths, self.config.batch_size, seed, min_size=self.ctx.world_size)
+        return [bt for bt in bucket_batches(self.lengths, self.config.batch_size, seed=seed) if self.ctx.keep_batch(bt)]
 
-    def fetch(idx) -> tuple[torch.Tensor, torch.Tensor]:
-        return store.collate(idx) if store is not None else collate([train_data[i] for i in idx])
+    def _fetch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded tokens (b, T) and lengths (b,) of sentences `idx`, on the device."""
+        tokens, lengths = (self.store.collate(idx) if self.store is not None
+                           else collate([self.train_data[i] for i in idx]))
+        return tokens.to(self.device), lengths.to(self.device)
 
-    def checkpoint(val: dict | None) -> None:
-        if not main:
-            return
-        weights = model.state_dict()
-        save_tensors(run_dir / "model.safetensors", weights)
-        if val:
-            if state["best_elbo"] is None or val["elbo"] > state["best_elbo"]:
-                state["best_elbo"] = val["elbo"]
-                save_tensors(run_dir / "best.safetensors", weights)
-        elif not (run_dir / "best.safetensors").is_file():
-            save_tensors(run_dir / "best.safetensors", weights)
-        opt_t = _optimizer_tensors(opt, model)
-        if opt_t:
-            save_tensors(run_dir / "optimizer.safetensors", opt_t)
-        write_json(run_dir / "trainer.json", state)
+    def step(self, batch) -> tuple[Any, int]:
+        """Forward, loss and one optimisation step on this rank's rows of a global batch: (LossParts, rows)."""
+        noise = self.ctx.noise(len(batch), self.model_cfg.latent_dim, self.device)  # (b, D) or None
+        rows = self.ctx.shard(batch)
+        tokens, lengths = self._fetch(rows)
+        with _autocast(self.amp_dtype):
+            out = self.net(tokens, lengths, noise=noise)
+        if self.amp_dtype is not None:  # the objective in float32
+            out = VAEOutput(out.mu.float(), out.logvar.float(), out.z.float(), out.recon_nll.float(), out.n_tokens)
+        parts = beta_vae_loss(out.recon_nll, out.mu, out.logvar, out.z, int(self.state["step"]), self.config,
+                              self.total_steps, len(self.train_data), self.bank.get() if self.bank else None)
+        if self.bank is not None:
+            self.bank.add(out.mu, out.logvar)
+        if self.ctx.any(self.device, not bool(torch.isfinite(parts.total))):  # every rank fails at the same step
+            raise TrainingDiverged(f"loss became {float(parts.total.detach())} at step {self.state['step']}")
+        _optimization_step(self.ctx.scale_loss(parts.total, len(rows), len(batch)), self.model, self.opt,
+                           self.scaler, self.config.grad_clip, int(self.state["step"]))
+        self.tokens_window += out.n_tokens
+        self.tokens_session += out.n_tokens
+        return parts, len(rows)
 
-    def validate() -> dict:
-        if not main:  # rank 0 validates; the others go on to the next collective and wait there
+    def log(self, parts, local: int, global_: int) -> None:
+        """The metrics record of this step (figures reduced over ranks), to metrics.jsonl and on_step."""
+        fig = _loss_figures(parts)
+        keys = ("loss", "recon", "kl", "weighted_kl", "tc")
+        means = self.ctx.global_mean([fig[k] or 0.0 for k in keys] + fig["kl_per_dim"], local, global_, self.device)
+        tokens = self.ctx.total(self.tokens_window, self.device)
+        now = time.time()
+        rate = tokens / max(now - self.t_window, 1e-9)
+        self.tokens_window, self.t_window = 0, now
+        session = now - self.t_start
+        sec_per_step = session / max(1, self.state["step"] - self.start_step)
+        m = dict(zip(keys, means, strict=False))
+        rec = {
+            "kind": "train",
+            "step": self.state["step"],
+            "epoch": self.state["epoch"],
+            "total_steps": self.total_steps,
+            "loss": m["loss"],
+            "recon": m["recon"],
+            "kl": m["kl"],
+            "weight": float(parts.weight),
+            "weighted_kl": m["weighted_kl"],
+            "capacity": parts.capacity,
+            "tc": None if fig["tc"] is None else m["tc"],
+            "kl_per_dim": [round(x, 5) for x in means[len(keys):]],
+            "tokens_per_s": rate,
+            "elapsed": self.elapsed0 + session,
+            "eta_s": (self.total_steps - self.state["step"]) * sec_per_step,
+            "time": now,
+        }
+        if self.first_record:  # where this session runs, once
+            rec.update(device=str(self.device), world_size=self.ctx.world_size, amp=self.amp_name)
+            self.first_record = False
+        if self.ctx.is_main:
+            append_jsonl(self.run_dir / "metrics.jsonl", rec)
+            if self.callbacks.on_step:
+                self.callbacks.on_step(rec)
+
+    def validate(self) -> dict:
+        """Validation ELBO parts on rank 0 (the others go on to the next collective and wait there)."""
+        if not self.ctx.is_main:
             return {}
-        val = evaluate_elbo(model, valid_ids, device=device, seed=train_cfg.seed) if len(valid_ids) else {}
-        rec = {"kind": "valid", "step": state["step"], "epoch": state["epoch"], "time": time.time(), **val}
-        append_jsonl(run_dir / "metrics.jsonl", rec)
-        if callbacks.on_eval:
-            callbacks.on_eval(rec)
+        val = (evaluate_elbo(self.model, self.valid_data, device=self.device, seed=self.config.seed)
+               if len(self.valid_data) else {})
+        rec = {"kind": "valid", "step": self.state["step"], "epoch": self.state["epoch"], "time": time.time(), **val}
+        append_jsonl(self.run_dir / "metrics.jsonl", rec)
+        if self.callbacks.on_eval:
+            self.callbacks.on_eval(rec)
         return val
 
-    # recent posteriors for the TC estimate (per process; empty again after a resume)
-    bank = (PosteriorBank(train_cfg.tc_bank, model_cfg.latent_dim, device)
-            if train_cfg.tc_weight > 0 and train_cfg.tc_bank > 0 else None)
-    net.train()
-    t_start = time.time()
-    start_step = int(state["step"])
-    elapsed0 = float(state["elapsed"])
-    tokens_window, t_window = 0, time.time()
-    tokens_session = 0
-    first_record = True
-    final_state = "finished"
-    message = ""
-    last_val: dict = {}
-    try:
-        while state["step"] < total_steps and state["epoch"] < train_cfg.epochs:
-            order = epoch_batches(int(state["epoch"]))
-            for b in range(int(state["batch_in_epoch"]), len(order)):
-                if state["step"] >= total_steps:
-                    break
-                stop_now = should_stop()
-                if stop_now and not ctx.active:
-                    final_state = "stopped"
-                    break
-                batch = order[b]
-                if ctx.active:  # this rank's rows of the global batch, and their rows of the global noise
-                    lo, hi = ddp.shard_bounds(len(batch), ctx)
-                    eps = torch.randn(len(batch), model_cfg.latent_dim, device=device)[lo:hi]  # (b, D)
-                    tokens, lens = fetch(batch[lo:hi])
-                else:
-                    tokens, lens = fetch(batch)
-                tokens, lens = tokens.to(device), lens.to(device)
-                with _autocast(amp_dtype):
-                    out = VAEOutput(*net(tokens, lens, eps), int(lens.sum())) if ctx.active else net(tokens, lens)
-                if amp_dtype is not None:  # the objective in float32
-                    out = VAEOutput(out.mu.float(), out.logvar.float(), out.z.float(), out.recon_nll.float(),
-                                    out.n_tokens)
-                parts = beta_vae_loss(out.recon_nll, out.mu, out.logvar, out.z, int(state["step"]),
-                                      train_cfg, total_steps, n_train, bank.get() if bank is not None else None)
-                if bank is not None:
-                    bank.add(out.mu, out.logvar)
-                diverged = not torch.isfinite(parts.total)
-                if ctx.active:  # every rank stops or fails at the same step
-                    stop_now, diverged = ddp.any_rank(ctx, device, stop_now, diverged)
-                    if stop_now:
-                        final_state = "stopped"
-                        break
-                if diverged:
-                    raise TrainingDiverged(f"loss became {float(parts.total.detach())} at step {state['step']}")
-                loss = parts.total * ddp.loss_scale(hi - lo, len(batch), ctx) if ctx.active else parts.total
-                opt.zero_grad(set_to_none=True)
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-                if train_cfg.grad_clip > 0:
-                    if scaler is not None:
-                        scaler.unscale_(opt)
-                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-                    if not torch.isfinite(norm) and scaler is None:  # fp16: the scaler skips this step
-                        raise TrainingDiverged(f"gradient norm became {float(norm)} at step {state['step']}")
-                if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                state["step"] += 1
-                state["batch_in_epoch"] = b + 1
-                tokens_window += out.n_tokens
-                tokens_session += out.n_tokens
-                if state["step"] % train_cfg.log_every == 0 or state["step"] == total_steps:
-                    fig = _loss_figures(parts)
-                    if ctx.active:
-                        fig, tokens_window = _reduce_figures(fig, hi - lo, len(batch), tokens_window, device)
-                    now = time.time()
-                    rate = tokens_window / max(now - t_window, 1e-9)
-                    tokens_window, t_window = 0, now
-                    session_elapsed = now - t_start
-                    steps_left = total_steps - state["step"]
-                    sec_per_step = session_elapsed / max(1, state["step"] - start_step)
-                    rec = {
-                        "kind": "train",
-                        "step": state["step"],
-                        "epoch": state["epoch"],
-                        "total_steps": total_steps,
-                        "loss": fig["loss"],
-                        "recon": fig["recon"],
-                        "kl": fig["kl"],
-                        "weight": float(parts.weight),
-                        "weighted_kl": fig["weighted_kl"],
-                        "capacity": parts.capacity,
-                        "tc": fig["tc"],
-                        "kl_per_dim": [round(x, 5) for x in fig["kl_per_dim"]],
-                        "tokens_per_s": rate,
-                        "elapsed": elapsed0 + session_elapsed,
-                        "eta_s": steps_left * sec_per_step,
-                        "time": now,
-                    }
-                    if first_record:  # where this session runs, once
-                        rec.update(device=str(device), world_size=ctx.world_size, amp=amp_name)
-                        first_record = False
-                    if main:
-                        append_jsonl(run_dir / "metrics.jsonl", rec)
-                        if callbacks.on_step:
-                            callbacks.on_step(rec)
-                if train_cfg.eval_every and state["step"] % train_cfg.eval_every == 0:
-                    last_val = validate()
-                    state["elapsed"] = elapsed0 + time.time() - t_start
-                    checkpoint(last_val)
-            if final_state == "stopped":
-                break
-            if state["batch_in_epoch"] >= len(order):
-                state["epoch"] += 1
-                state["batch_in_epoch"] = 0
-                last_val = validate()
-                state["elapsed"] = elapsed0 + time.time() - t_start
-                checkpoint(last_val)
-        if final_state == "finished" and state["batch_in_epoch"] != 0:  # stopped by max_steps mid-epoch
-            last_val = validate()
-        state["elapsed"] = elapsed0 + time.time() - t_start
-        checkpoint(last_val or None)
-    except TrainingDiverged as e:
-        final_state, message = "failed", f"{e}; kept the last good checkpoint"
-    except Exception as e:  # noqa: BLE001 - recorded in status.json, then re-raised
-        if main:
-            write_status(run_dir, "failed", message=f"{type(e).__name__}: {e}", step=state["step"])
-        raise
-    if ctx.active:
-        tokens_session = int(ddp.sum_over_ranks([float(tokens_session)], device)[0])
-    summary = {
-        "state": final_state,
-        "step": state["step"],
-        "epoch": state["epoch"],
-        "total_steps": total_steps,
-        "elapsed_s": state["elapsed"],
-        "tokens_per_s": tokens_session / max(time.time() - t_start, 1e-9),
-        "valid": last_val,
-        "truncated_train": cut_train,
-    }
-    if not main:
+    def checkpoint(self, val: dict | None) -> None:
+        """best.safetensors if `val` improved, then the atomic checkpoint, then model.safetensors (rank 0 writes)."""
+        self.state["elapsed"] = self.elapsed0 + time.time() - self.t_start
+        step = int(self.state["step"])
+        if step == self.last_checkpoint:  # e.g. eval_every at an epoch's end: these weights are saved already
+            return
+        self.last_checkpoint = step
+        if not self.ctx.is_main:
+            return
+        weights = self.model.state_dict()
+        if val:
+            best = self.state["best_elbo"]
+            if best is None or val["elbo"] > best:
+                self.state["best_elbo"] = val["elbo"]
+                save_tensors(self.run_dir / "best.safetensors", weights)
+        elif not (self.run_dir / "best.safetensors").is_file():
+            save_tensors(self.run_dir / "best.safetensors", weights)
+        ckpt.save(self.run_dir, step, weights, _optimizer_tensors(self.opt, self.model),
+                  ckpt.rng_state(self.device), self.state)
+        save_tensors(self.run_dir / "model.safetensors", weights)  # what load_run opens
+
+    def _write_status(self, state: str, **extra: Any) -> None:
+        if self.ctx.is_main:
+            write_status(self.run_dir, state, step=int(self.state["step"]), total_steps=self.total_steps,
+                         device=str(self.device), world_size=self.ctx.world_size, amp=self.amp_name, **extra)
+
+    def _finish(self, final_state: str, message: str, last_val: dict) -> dict[str, Any]:
+        """The returned summary; rank 0 also writes summary.json's 'training' block and the final status."""
+        tokens = self.ctx.total(self.tokens_session, self.device)
+        summary = {
+            "state": final_state,
+            "step": self.state["step"],
+            "epoch": self.state["epoch"],
+            "total_steps": self.total_steps,
+            "elapsed_s": self.state["elapsed"],
+            "tokens_per_s": tokens / max(time.time() - self.t_start, 1e-9),
+            "valid": last_val,
+            "truncated_train": self.truncated,
+        }
+        if self.ctx.is_main:
+            old = read_json_object(self.run_dir, "summary.json")
+            write_json(self.run_dir / "summary.json", {**old, "training": summary})
+            self._write_status(final_state, message=message)
         return summary
-    old = {}
-    if (run_dir / "summary.json").is_file():
-        try:
-            old = read_json(run_dir / "summary.json")
-        except RunError:
-            old = {}
-    old.update({"training": summary})
-    write_json(run_dir / "summary.json", old)
-    write_status(run_dir, final_state, step=state["step"], total_steps=total_steps, message=message,
-                 device=str(device), world_size=ctx.world_size, amp=amp_name)
-    return summary
 
 
-def corpus_from_run(run_dir: Path) -> Corpus:
-    """The corpus a run was trained on, from its config (synthetic, ptb, or a path)."""
-    from vae_core.corpus import load_corpus
+def _optimization_step(loss: torch.Tensor, model: SentenceVAE, opt: torch.optim.Optimizer,
+                       scaler: torch.amp.GradScaler | None, grad_clip: float, step: int) -> None:
+    """Backward (scaled under fp16), gradient clipping, optimizer step; TrainingDiverged on a non-finite norm."""
+    opt.zero_grad(set_to_none=True)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if grad_clip > 0:
+        if scaler is not None:
+            scaler.unscale_(opt)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if not torch.isfinite(norm) and scaler is None:  # fp16: the scaler skips this step
+            raise TrainingDiverged(f"gradient norm became {float(norm)} at step {step}")
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
 
-    cfg = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-    return load_corpus(cfg.get("corpus", {}).get("spec", "synthetic"))
+
+def _loop(t: _Trainer) -> tuple[str, dict]:
+    """Epochs of steps until total_steps or the last epoch, or a stop request: (final state, last validation).
+
+    Validates and checkpoints every eval_every steps and at each epoch's end, resumes mid-epoch at
+    batch_in_epoch, and leaves a final checkpoint. A divergence raises TrainingDiverged (no checkpoint).
+    """
+    state, config = t.state, t.config
+    last_val: dict = {}
+    while state["step"] < t.total_steps and state["epoch"] < config.epochs:
+        order = t.epoch_batches(int(state["epoch"]))
+        for b in range(int(state["batch_in_epoch"]), len(order)):
+            if state["step"] >= t.total_steps:
+                break
+            if t.ctx.any(t.device, bool(t.should_stop())):  # every rank stops at the same step
+                t.checkpoint(last_val or None)
+                return "stopped", last_val
+            parts, rows = t.step(order[b])
+            state["step"] += 1
+            state["batch_in_epoch"] = b + 1
+            if state["step"] % config.log_every == 0 or state["step"] == t.total_steps:
+                t.log(parts, rows, len(order[b]))
+            if config.eval_every and state["step"] % config.eval_every == 0:
+                last_val = t.validate()
+                t.checkpoint(last_val)
+        if state["batch_in_epoch"] >= len(order):
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            last_val = t.validate()
+            t.checkpoint(last_val)
+    if state["batch_in_epoch"] != 0:  # stopped by max_steps mid-epoch
+        last_val = t.validate()
+    t.checkpoint(last_val or None)
+    return "finished", last_val
 
 
-__all__ = ["train", "Callbacks", "evaluate_elbo", "TrainingDiverged", "build_vocab", "TextSet"]
+__all__ = ["train", "Callbacks", "evaluate_elbo", "TrainingDiverged", "build_vocab", "TextSet", "make_optimizer"]

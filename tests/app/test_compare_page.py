@@ -77,6 +77,29 @@ def test_sweep_launch_refuses_bad_settings(open_app, assert_page_ok):
     assert not list(Path(os.environ["VAE_RUNS_DIR"]).iterdir()), "nothing is launched or written"
 
 
+def test_sweep_form_fixes_declared_settings_and_refuses_invalid_ones(open_app, monkeypatch):
+    from ui.settings import help_text
+    from vae_core import jobs
+    from vae_core.config import training_settings
+
+    launched: list[list[str]] = []
+    monkeypatch.setattr(jobs, "start_sweep", lambda root, name, args: launched.append(list(args)) or 4242)
+    at = open_app(PAGE)
+    s = training_settings()["fourier_features"]
+    assert "sw_fourier" not in {n.key for n in at.number_input}  # only with the additive decoder
+    assert at.number_input(key="sw_embed").help == help_text(training_settings()["embed_dim"])
+    at.selectbox(key="sw_decoder").set_value("additive").run()
+    assert at.number_input(key="sw_fourier").value == s.suggested
+    at.number_input(key="sw_fourier").set_value(65).run()
+    at.button(key="sw_launch").click().run()
+    assert any("between 0 and 64" in e.value for e in at.error) and not launched
+    at.number_input(key="sw_fourier").set_value(8).run()
+    at.button(key="sw_launch").click().run()
+    assert launched, [e.value for e in at.error]
+    args = launched[-1]
+    assert args[args.index("--decoder") + 1] == "additive" and args[args.index("--fourier-features") + 1] == "8"
+
+
 @pytest.mark.slow
 def test_sweep_launched_from_the_page_runs_and_shows_progress(open_app):
     runs = Path(os.environ["VAE_RUNS_DIR"])

@@ -14,12 +14,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from ui import analysis
+from vae_core import comparison, encodings, subsets
 from vae_core.corpus import load_corpus
 from vae_core.disentanglement import disentanglement_report
 from vae_core.encoding import posterior_means
 from vae_core.metrics import AU_THRESHOLD, active_units, kl_per_dim
 from vae_core.runs import load_run, read_json, write_json
+from vae_core.summary import Evaluation
 from vae_core.synthetic import FACTORS, factor_codes
 
 PAGE = "app_pages/disentanglement.py"
@@ -196,8 +197,8 @@ def test_page_on_shipped_models(run_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MODELS_DIR", str(REPO / "models"))
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    real = analysis._writable_dir  # keep the repository clean: caches go to the temporary user cache
-    monkeypatch.setattr(analysis, "_writable_dir", lambda p: False if run_dir in p.parents else real(p))
+    real = encodings.writable_dir  # keep the repository clean: caches go to the temporary user cache
+    monkeypatch.setattr(encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.query_params["run"] = run_dir.name
     at.run()
@@ -211,12 +212,12 @@ def test_page_on_shipped_models(run_dir, tmp_path, monkeypatch):
 def test_label_factors_number_known_factors_like_the_evaluation():
     test = load_corpus("synthetic").test
     labels = {c: v[:50] for c, v in test.labels.items()}
-    factors, names, values, skipped = analysis.label_factors(labels, tuple(FACTORS))
+    factors, names, values, skipped = subsets.label_factors(labels, tuple(FACTORS))
     assert names == list(FACTORS) and skipped == []
     assert np.array_equal(factors, factor_codes([{f: labels[f][i] for f in FACTORS} for i in range(50)]))
-    plain = analysis.label_factors({"topic": ("b", "a", "b"), "id": ("1", "2", "3"), "same": ("x",) * 3}, (), 2)
+    plain = subsets.label_factors({"topic": ("b", "a", "b"), "id": ("1", "2", "3"), "same": ("x",) * 3}, (), 2)
     assert plain[1] == ["topic"] and plain[3] == ["id", "same"] and plain[0][:, 0].tolist() == [1, 0, 1]
-    assert analysis.label_factors({"id": ("1", "2")}, (), 1) is None
+    assert subsets.label_factors({"id": ("1", "2")}, (), 1) is None
 
 
 def test_comparison_row_from_an_evaluation():
@@ -230,7 +231,7 @@ def test_comparison_row_from_an_evaluation():
         "split": "test",
         "disentanglement": {"mig": 0.3, "sap": 0.05, "dci": {"disentanglement": 0.4}},
     }
-    row = analysis.comparison_from_eval("r", config, ev)
+    row = comparison.comparison_from_eval("r", config, Evaluation.from_json(ev))
     assert row == {
         "run": "r",
         "β": 2.0,
@@ -244,5 +245,7 @@ def test_comparison_row_from_an_evaluation():
         "exact match": 0.7,
         "source": "evaluation (1,037 test sentences)",
     }
-    assert analysis.comparison_from_eval("r", config, {"kl": 1.0}) is None
-    assert analysis.comparison_from_eval("r", {}, {"active_units": 1, "mi": float("nan")})["MI"] is None
+    assert comparison.comparison_from_eval("r", config, Evaluation.from_json({"kl": 1.0})) is None
+    nan_mi = Evaluation.from_json({"active_units": 1, "mi": float("nan")})
+    assert comparison.comparison_from_eval("r", {}, nan_mi)["MI"] is None
+    assert comparison.comparison_from_eval("r", config, None) is None

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 import vae_core.projection as projection_mod
 from ui import analysis
+from vae_core import encodings, map_cache, subsets
 from vae_core.corpus import load_corpus
 from vae_core.encoding import posterior_means
 from vae_core.latent import nearest
@@ -53,15 +54,15 @@ def fit_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def encode_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts encodings: every call of ui.analysis.encode_and_reconstruct appends its number of sentences."""
+    """Counts encodings: every call of vae_core.encodings.encode_and_reconstruct appends its number of sentences."""
     calls: list[int] = []
-    real = analysis.encode_and_reconstruct
+    real = encodings.encode_and_reconstruct
 
     def counting(run, sentences, *args, **kwargs):
         calls.append(len(sentences))
         return real(run, sentences, *args, **kwargs)
 
-    monkeypatch.setattr(analysis, "encode_and_reconstruct", counting)
+    monkeypatch.setattr(encodings, "encode_and_reconstruct", counting)
     return calls
 
 
@@ -163,9 +164,9 @@ def test_default_map_is_shown_without_submit_when_on_disk(tiny_models_dir, fresh
     """Re-opening the page in a new session shows the default map at once when it is cached on disk."""
     run = load_run(fresh_run)
     corpus = load_corpus("synthetic")
-    subset = analysis.corpus_subset(corpus, ("test", "valid"), analysis.MAP_CAP)
+    subset = subsets.corpus_subset(corpus, ("test", "valid"), analysis.MAP_CAP)
     mu, _, _ = posterior_means(run.model, run.vocab, list(subset.sentences))
-    key = analysis.map_key(
+    key = map_cache.map_key(
         fresh_run,
         subset.subset_id,
         "umap",
@@ -176,7 +177,7 @@ def test_default_map_is_shown_without_submit_when_on_disk(tiny_models_dir, fresh
     # Put a (PCA-made, but umap-labelled) projection in place of the slow UMAP fit.
     proj = projection_mod.fit_projection(mu.numpy(), "pca", 2)
     proj.method = "umap"
-    projection_mod.save_projection(proj, analysis.projection_cache_dir(fresh_run) / f"{key}.npz")
+    projection_mod.save_projection(proj, map_cache.projection_cache_dir(fresh_run) / f"{key}.npz")
     fit_counter.clear()
     at = open_page(PAGE)
     assert not at.exception
@@ -286,9 +287,9 @@ def test_bad_upload_shows_a_message(open_app):
 def test_read_only_run_dir_falls_back_to_the_user_cache(tiny_models_dir, tmp_path, monkeypatch):
     run_dir = tmp_path / "ro-run"
     run_dir.mkdir()
-    real = analysis._writable_dir
-    monkeypatch.setattr(analysis, "_writable_dir", lambda p: False if run_dir in p.parents else real(p))
-    where = analysis.projection_cache_dir(run_dir)
+    real = encodings.writable_dir
+    monkeypatch.setattr(encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
+    where = map_cache.projection_cache_dir(run_dir)
     assert Path(tmp_path / "cache") in where.parents, where  # $VAE_CACHE_DIR (set by tiny_models_dir)
     assert where.name.startswith("ro-run-")
 
@@ -319,8 +320,8 @@ def test_map_on_shipped_models(run_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MODELS_DIR", str(REPO / "models"))
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    real = analysis._writable_dir  # keep the repository clean: maps go to the temporary user cache
-    monkeypatch.setattr(analysis, "_writable_dir", lambda p: False if run_dir in p.parents else real(p))
+    real = encodings.writable_dir  # keep the repository clean: maps go to the temporary user cache
+    monkeypatch.setattr(encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
     torch.manual_seed(0)
     at = open_page(PAGE, run=run_dir.name, timeout=120)
     assert not at.exception
@@ -335,7 +336,7 @@ def test_map_on_shipped_models(run_dir, tmp_path, monkeypatch):
 
 def test_encodings_round_trip_through_the_disk_cache(tmp_path):
     n = 3
-    enc = analysis.Encoded(
+    enc = encodings.Encoded(
         mu=np.arange(n * 2, dtype=np.float32).reshape(n, 2),
         logvar=np.zeros((n, 2), np.float32),
         reconstructions=("the cat", "ünïcode ✓ <b>", ""),
@@ -344,29 +345,29 @@ def test_encodings_round_trip_through_the_disk_cache(tmp_path):
         n_oov=np.array([0, 1, 0]),
     )
     path = tmp_path / "enc" / "k.npz"
-    analysis.save_encoded(enc, path)
-    back = analysis.load_encoded(path, n)
+    encodings.save_encoded(enc, path)
+    back = encodings.load_encoded(path, n)
     assert back is not None and back.reconstructions == enc.reconstructions
     for name in ("mu", "logvar", "correct", "lengths", "n_oov"):
         assert np.array_equal(getattr(back, name), getattr(enc, name))
         assert not getattr(back, name).flags.writeable
-    assert analysis.load_encoded(path, n + 1) is None, "another subset size is a miss"
+    assert encodings.load_encoded(path, n + 1) is None, "another subset size is a miss"
     path.write_bytes(b"garbage")
-    assert analysis.load_encoded(path, n) is None
+    assert encodings.load_encoded(path, n) is None
 
 
 def test_cache_keys_follow_the_weights_not_the_path(tiny_run_dir, tmp_path):
     copy = tmp_path / "elsewhere" / "copied-run"
     shutil.copytree(tiny_run_dir, copy, ignore=shutil.ignore_patterns("cache"))
     params = {"n_neighbors": 15}
-    assert analysis.map_key(copy, "s", "umap", 2, 0, params) == analysis.map_key(
+    assert map_cache.map_key(copy, "s", "umap", 2, 0, params) == map_cache.map_key(
         tiny_run_dir, "s", "umap", 2, 0, params
     )
-    assert analysis.encoding_key(copy, "s") == analysis.encoding_key(tiny_run_dir, "s")
+    assert encodings.encoding_key(copy, "s") == encodings.encoding_key(tiny_run_dir, "s")
     weights = bytearray((copy / "model.safetensors").read_bytes())
     weights[-1] ^= 1  # other weights (a retrained run): another key
     (copy / "model.safetensors").write_bytes(bytes(weights))
-    assert analysis.map_key(copy, "s", "umap", 2, 0, params) != analysis.map_key(
+    assert map_cache.map_key(copy, "s", "umap", 2, 0, params) != map_cache.map_key(
         tiny_run_dir, "s", "umap", 2, 0, params
     )
-    assert analysis.encoding_key(copy, "s") != analysis.encoding_key(tiny_run_dir, "s")
+    assert encodings.encoding_key(copy, "s") != encodings.encoding_key(tiny_run_dir, "s")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ui import analysis, map_figures
+from ui import map_figures
 from ui.selection import has_selection, selected_points, selected_rows
+from vae_core import encodings, subsets
 
 
 def event(points, box=(), lasso=()):
@@ -90,9 +91,9 @@ def test_selection_part_and_attribute_style_events():
 def _tiny_subset(n: int = 12):
     sentences = tuple(f"sentence {i} <b>&</b>" for i in range(n))
     labels = {"colour": tuple("red" if i % 3 else "blue" for i in range(n))}
-    subset = analysis.Subset(sentences, labels, ("test",) * n, "test", analysis.content_id(sentences, labels))
+    subset = subsets.Subset(sentences, labels, ("test",) * n, "test", subsets.content_id(sentences, labels))
     rng = np.random.default_rng(0)
-    enc = analysis.Encoded(
+    enc = encodings.Encoded(
         mu=rng.standard_normal((n, 4)).astype(np.float32),
         logvar=np.zeros((n, 4), np.float32),
         reconstructions=tuple(f"recon {i}" for i in range(n)),
@@ -105,7 +106,7 @@ def _tiny_subset(n: int = 12):
 
 def test_a_lasso_on_a_coloured_map_lists_the_right_sentences():
     subset, enc, coords = _tiny_subset()
-    kind, values, order = analysis.color_values("colour", subset, enc)
+    kind, values, order = encodings.color_values("colour", subset, enc)
     fig = map_figures.map_figure(
         coords,
         map_figures.hover_lines(subset.sentences, enc.reconstructions),
@@ -128,7 +129,7 @@ def test_a_lasso_on_a_coloured_map_lists_the_right_sentences():
     rows = selected_rows(event(points, lasso=[{"x": [0, 1, 1], "y": [0, 0, 1]}]), len(subset))
     expected = sorted({int(fig.data[c].customdata[i]) for c, i in ((1, 0), (1, 2), (2, 1))})
     assert rows == expected
-    table = analysis.rows_frame(subset, enc, coords, rows)
+    table = encodings.rows_frame(subset, enc, coords, rows)
     assert table["sentence"].tolist() == [subset.sentences[r] for r in rows]
     assert table["colour"].tolist() == [subset.labels["colour"][r] for r in rows]
     assert table["x"].tolist() == pytest.approx([float(coords[r, 0]) for r in rows])
@@ -155,9 +156,9 @@ def test_webgl_above_the_threshold_and_3d():
 
 
 def test_text_search_and_subset_helpers():
-    assert analysis.text_matches(["The Cat  sat", "a dog", "CATS"], "cat") == [0, 2]
-    assert analysis.text_matches(["a b"], "  ") == []
-    assert analysis.subset_indices(5, 10) == [0, 1, 2, 3, 4]
-    picked = analysis.subset_indices(100, 10, seed=3)
-    assert picked == sorted(picked) and len(set(picked)) == 10 and picked == analysis.subset_indices(100, 10, 3)
-    assert analysis.csv_header(b"\xef\xbb\xbftext,label\nx,y\n") == ["text", "label"]
+    assert subsets.text_matches(["The Cat  sat", "a dog", "CATS"], "cat") == [0, 2]
+    assert subsets.text_matches(["a b"], "  ") == []
+    assert subsets.subset_indices(5, 10) == [0, 1, 2, 3, 4]
+    picked = subsets.subset_indices(100, 10, seed=3)
+    assert picked == sorted(picked) and len(set(picked)) == 10 and picked == subsets.subset_indices(100, 10, 3)
+    assert subsets.csv_header(b"\xef\xbb\xbftext,label\nx,y\n") == ["text", "label"]

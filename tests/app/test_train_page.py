@@ -16,7 +16,8 @@ from ui import loaders
 from vae_core.runs import read_status
 
 PAGE = "app_pages/train.py"
-TINY_WIDGETS = {"train_embed": 8, "train_hidden": 16, "train_latent": 4, "train_batch": 32, "train_log_every": 5}
+TINY_WIDGETS = {"train_embed_dim": 8, "train_hidden_dim": 16, "train_latent_dim": 4, "train_batch_size": 32,
+                "train_log_every": 5}
 
 
 def _alive(pid: int) -> bool:
@@ -36,7 +37,7 @@ def runs_dir(tiny_models_dir, tmp_path) -> Path:
     runs = Path(os.environ["VAE_RUNS_DIR"])
     yield runs
     for status in runs.glob("*/status.json"):
-        pid = read_status(status.parent).get("pid")
+        pid = read_status(status.parent).pid
         if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
@@ -52,7 +53,7 @@ def _wait_status(run: Path, states: tuple[str, ...], timeout: float = 60.0) -> d
     deadline = time.time() + timeout
     while time.time() < deadline:
         s = read_status(run)
-        if s.get("state") in states:
+        if s.state in states:
             return s
         time.sleep(0.5)
     raise AssertionError(f"{run.name} did not reach {states}; status {read_status(run)}")
@@ -65,10 +66,10 @@ def test_train_page_renders(open_app, runs_dir):
     assert at.number_input(key="train_beta").value == 1.0
     assert at.button(key="train_start").disabled is False  # the built-in corpus is ready
     assert any("No runs yet" in i.value for i in at.info)
-    help_texts = [at.number_input(key=k).help for k in ("train_beta", "train_free_bits", "train_latent")]
+    help_texts = [at.number_input(key=k).help for k in ("train_beta", "train_free_bits", "train_latent_dim")]
     assert all(help_texts)
     at.selectbox(key="train_schedule").set_value("capacity").run()
-    assert {"train_cmax", "train_gamma", "train_cap_steps"} <= {n.key for n in at.number_input}
+    assert {"train_capacity_max", "train_gamma", "train_capacity_steps"} <= {n.key for n in at.number_input}
 
 
 def test_invalid_upload_shows_error_and_starts_nothing(open_app, runs_dir):
@@ -121,7 +122,7 @@ def test_start_tiny_run_watch_progress_and_curves(open_app, runs_dir):
     assert any("Started run" in s.value for s in at.success)
     assert at.selectbox(key="train_watch_run").value == "tiny-page-run"
     s = _wait_status(run, ("finished", "failed"), timeout=90)
-    assert s["state"] == "finished", (run / "train.log").read_text()
+    assert s.state == "finished", (run / "train.log").read_text()
     at.run()
     assert not at.exception
     progress = at.get("progress")
@@ -142,7 +143,7 @@ def test_stop_ends_the_subprocess(open_app, runs_dir):
     at.run()
     at.button(key="train_start").click().run()
     run = runs_dir / "long-run"
-    pid = read_status(run)["pid"]
+    pid = read_status(run).pid
     assert _alive(pid)
     deadline = time.time() + 60
     while time.time() < deadline and not (run / "metrics.jsonl").is_file():  # wait until it really trains
@@ -153,7 +154,7 @@ def test_stop_ends_the_subprocess(open_app, runs_dir):
     at.button(key="train_stop").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not _alive(pid), "the training process survived Stop"
-    assert read_status(run)["state"] == "stopped"  # the CLI caught SIGTERM and saved a checkpoint
+    assert read_status(run).state == "stopped"  # the CLI caught SIGTERM and saved a checkpoint
     assert (run / "model.safetensors").is_file()
     assert any("badge[" in m.value and "stopped" in m.value for m in at.markdown)
     with pytest.raises(OSError):
@@ -194,7 +195,7 @@ def test_uploaded_corpus_is_saved_into_the_run_when_training_starts(open_app, ru
     run = runs_dir / "uploaded"
     assert (run / "corpus.csv").read_bytes() == data
     s = _wait_status(run, ("finished", "failed"), timeout=90)
-    assert s["state"] == "finished", (run / "train.log").read_text()
+    assert s.state == "finished", (run / "train.log").read_text()
     config = json.loads((run / "config.json").read_text())
     assert config["corpus"]["spec"] == str((run / "corpus.csv").resolve())
 
@@ -205,21 +206,50 @@ def test_non_autoregressive_decoder_and_late_tc_reach_the_run_config(open_app, r
     at = open_app(PAGE)
     _set_tiny(at, 10, f"tiny-{decoder}")
     at.selectbox(key="train_decoder").set_value(decoder).run()
-    assert at.number_input(key="train_fourier").disabled == (decoder != "additive")
+    shown = {n.key for n in at.number_input}
+    assert ("train_fourier_features" in shown) == (decoder == "additive")  # shown only where it applies
     at.number_input(key="train_decoder_layers").set_value(2)
-    if decoder == "additive":  # disabled (and not passed on) for the other decoders
-        at.number_input(key="train_fourier").set_value(3)
-    at.number_input(key="train_tc").set_value(2.0).run()
+    if decoder == "additive":  # hidden (and left at 0) for the other decoders
+        at.number_input(key="train_fourier_features").set_value(3)
+    at.number_input(key="train_tc_weight").set_value(2.0).run()
     at.number_input(key="train_tc_start").set_value(4)
-    at.number_input(key="train_tc_warmup").set_value(3).run()
+    at.number_input(key="train_tc_warmup_steps").set_value(3).run()
     assert not at.error, [e.value for e in at.error]
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     run = runs_dir / f"tiny-{decoder}"
     s = _wait_status(run, ("finished", "failed"), timeout=90)
-    assert s["state"] == "finished", (run / "train.log").read_text()
+    assert s.state == "finished", (run / "train.log").read_text()
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["decoder_layers"] == 2
     assert cfg["model"]["fourier_features"] == (3 if decoder == "additive" else 0)
     assert cfg["model"]["decoder"] == decoder and cfg["model"]["max_positions"] == cfg["train"]["max_len"] + 1
     assert (cfg["train"]["tc_weight"], cfg["train"]["tc_start"], cfg["train"]["tc_warmup_steps"]) == (2.0, 4, 3)
+
+
+def test_invalid_number_refuses_start_instead_of_using_the_previous_value(open_app, runs_dir):
+    """Issue 20.3: 99999999 epochs showed in red while Start trained 10; now the page sees it and refuses."""
+    at = open_app(PAGE)
+    at.number_input(key="train_epochs").set_value(99_999_999).run()
+    errors = [e.value.replace("\\", "") for e in at.error]  # the page escapes markdown
+    assert any("epochs must be between 1 and 100000, got 99999999" in e for e in errors), errors
+    assert at.button(key="train_start").disabled
+    at.number_input(key="train_epochs").set_value(3).run()
+    assert not at.error and not at.button(key="train_start").disabled
+
+
+def test_widgets_come_from_the_setting_declarations(open_app, runs_dir):
+    from ui.settings import help_text
+    from vae_core.config import applies, training_settings
+
+    at = open_app(PAGE)
+    shown = {w.key: w for kind in ("number_input", "selectbox", "slider", "checkbox") for w in at.get(kind)}
+    defaults = {s.name: s.default for s in training_settings().values()}
+    for s in training_settings().values():
+        w = shown.get("train_" + s.name)
+        if not applies(s, defaults):
+            assert w is None, f"{s.name} is shown where it does not apply"
+            continue
+        assert w is not None, f"no widget for {s.name}"
+        assert (w.label, w.help) == (s.title, help_text(s))
+        assert w.value == (s.default if s.suggested is None else s.suggested)

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 import pytest
 
-from ui import figures
+from ui import figures, metric_figures
 from ui.state import (
     DECODE_BEAM,
     DECODE_STRATEGY,
@@ -155,9 +155,9 @@ def test_training_curve_has_train_valid_and_beta_traces():
 
 
 def test_kl_bar_and_heatmap_shapes():
-    fig = figures.kl_per_dim_bar([0.5, 0.0, 1.5], [True, False, True])
+    fig = metric_figures.kl_per_dim_bar([0.5, 0.0, 1.5], [True, False, True])
     assert list(fig.data[0].x) == ["z0", "z1", "z2"]
-    assert fig.data[0].marker.color[1] == figures.INACTIVE_COLOR
+    assert fig.data[0].marker.color[1] == metric_figures.INACTIVE_COLOR
     heat = figures.factor_share_heatmap([{"tense": 1.0}, {"number": 0.5}], ["z0", "z1"], ["tense", "number"])
     assert [list(r) for r in heat.data[0].z] == [[1.0, 0.0], [0.0, 0.5]]
     path = figures.latent_path([[0, 0], [1, 1]], [[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]], ["a", "b", "c"])

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import copy
+from typing import get_args
 
 import pytest
 import torch
 
 from vae_core import latent
-from vae_core.config import DecodeConfig, ModelConfig, TrainConfig
+from vae_core.config import DecodeConfig, Decoder, ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet
-from vae_core.decode import DecodeResult, beam_decode, decode, greedy_decode, reconstruct, sample_decode
+from vae_core.decode import (
+    _NEVER,
+    DecodeResult,
+    _result,
+    beam_decode,
+    decode,
+    greedy_decode,
+    reconstruct,
+    sample_decode,
+)
 from vae_core.encoding import posterior_means, sentence_ids
-from vae_core.model import SentenceVAE
+from vae_core.model import DECODERS, SentenceDecoder, SentenceVAE
 from vae_core.text import BOS_ID, EOS_ID, PAD_ID, Vocab, tokenize
 
 SENTENCES = [
@@ -30,13 +40,15 @@ def vocab() -> Vocab:
     return Vocab.build(tokenize(s) for s in SENTENCES)
 
 
-def _model(vocab: Vocab, rnn_type: str, seed: int = 0) -> SentenceVAE:
+def _model(vocab: Vocab, kind: str, seed: int = 0) -> SentenceVAE:
+    """kind: "gru" or "lstm" (the RNN decoder), or a position-wise decoder ("positional", "additive")."""
     torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=len(vocab), embed_dim=8, hidden_dim=16, latent_dim=4, rnn_type=rnn_type)
+    dec = {"rnn_type": kind} if kind in ("gru", "lstm") else {"decoder": kind, "max_positions": 12}
+    cfg = ModelConfig(vocab_size=len(vocab), embed_dim=8, hidden_dim=16, latent_dim=4, **dec)
     return SentenceVAE(cfg).eval()
 
 
-@pytest.fixture(scope="module", params=["gru", "lstm"])
+@pytest.fixture(scope="module", params=["gru", "lstm", "positional", "additive"])
 def model(request, vocab: Vocab) -> SentenceVAE:
     return _model(vocab, request.param)
 
@@ -106,9 +118,9 @@ def test_never_emits_pad_or_bos(model: SentenceVAE, vocab: Vocab, z: torch.Tenso
     # A model that would love to say <pad> or <bos> and never <eos>: every step must still give a word.
     biased = copy.deepcopy(model)
     with torch.no_grad():
-        biased.out.bias[PAD_ID] += 100.0
-        biased.out.bias[BOS_ID] += 100.0
-        biased.out.bias[EOS_ID] -= 100.0
+        biased.decoder.out.bias[PAD_ID] += 100.0
+        biased.decoder.out.bias[BOS_ID] += 100.0
+        biased.decoder.out.bias[EOS_ID] -= 100.0
     r = decode(biased, z, vocab, DecodeConfig(strategy=strategy, max_len=5, beam_width=3))
     assert all(len(ids) == 5 for ids in r.ids)
     assert all(i not in (PAD_ID, BOS_ID, EOS_ID) for ids in r.ids for i in ids)
@@ -118,10 +130,78 @@ def test_never_emits_pad_or_bos(model: SentenceVAE, vocab: Vocab, z: torch.Tenso
 def test_stops_at_eos(model: SentenceVAE, vocab: Vocab, z: torch.Tensor) -> None:
     eager = copy.deepcopy(model)
     with torch.no_grad():
-        eager.out.bias[EOS_ID] += 100.0
+        eager.decoder.out.bias[EOS_ID] += 100.0
     for strategy in ("greedy", "beam", "sample"):
         r = decode(eager, z, vocab, DecodeConfig(strategy=strategy))
         assert r.ids == [[]] * 6 and r.texts == [""] * 6
+
+
+# ----------------------------------------------------------------------------- the decoder interface
+
+
+def test_every_decoder_kind_is_registered_once() -> None:
+    assert set(DECODERS) == set(get_args(Decoder))
+    assert all(issubclass(cls, SentenceDecoder) for cls in DECODERS.values())
+
+
+@pytest.mark.parametrize("max_len", [1, 4, 40])
+def test_each_decoders_greedy_equals_the_step_loop(model: SentenceVAE, vocab: Vocab, max_len: int) -> None:
+    """A decoder's own greedy (batched for the position-wise ones) gives the base step loop's ids and scores."""
+    z = torch.cat([torch.randn(5, 4), torch.randn(5, 4) * 6])  # near the prior and far outside it
+    with torch.inference_mode():
+        own = _result(vocab, *(x.tolist() for x in model.decoder.greedy(z, max_len, _NEVER)))
+        loop = _result(vocab, *(x.tolist() for x in SentenceDecoder.greedy(model.decoder, z, max_len, _NEVER)))
+    _assert_same(own, loop)
+    _assert_same(greedy_decode(model, z, vocab, max_len=max_len), loop)
+
+
+def test_step_likelihood_equals_teacher_forced_nll(model: SentenceVAE, vocab: Vocab, z: torch.Tensor) -> None:
+    """Feeding a sentence through init_state/step gives the NLL that reconstruction_nll computes."""
+    ids, _ = sentence_ids(vocab, SENTENCES)
+    for i, row in enumerate(ids):
+        code = z[i : i + 1]  # (1, D)
+        with torch.inference_mode():
+            nll, _ = model.reconstruction_nll(code, torch.tensor([row]), torch.tensor([len(row)]))
+            state, inputs, total = model.init_state(code), torch.full((1,), BOS_ID), 0.0
+            for tok in row:
+                logits, state = model.step(inputs, code, state)  # (1, V)
+                total -= float(torch.log_softmax(logits, dim=-1)[0, tok])
+                inputs = torch.tensor([tok])
+        assert nll.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_select_and_repeat_state_move_whole_rows(model: SentenceVAE, z: torch.Tensor) -> None:
+    """Repeating rows k times then selecting row b·k of each gives back the state and the same next step."""
+    dec = model.decoder
+    with torch.inference_mode():
+        state = dec.init_state(z)  # 6 rows
+        _, state = dec.step(torch.full((6,), BOS_ID), z, state)
+        picked = dec.select_state(dec.repeat_state(state, 3), torch.arange(6) * 3)
+        inputs = torch.full((6,), EOS_ID + 2)
+        a, _ = dec.step(inputs, z, state)
+        b, _ = dec.step(inputs, z, picked)
+        reversed_rows = dec.select_state(state, torch.arange(5, -1, -1))
+        c, _ = dec.step(inputs.flip(0), z.flip(0), reversed_rows)
+    assert torch.allclose(a, b)
+    assert torch.allclose(a.flip(0), c, atol=1e-6)
+
+
+def test_run_files_keep_the_names_runs_were_saved_under(vocab: Vocab) -> None:
+    """The state dict uses the parameter names of runs saved before the decoder interface, and loads back."""
+    stored = {
+        "gru": {"z_to_hidden.weight", "decoder.weight_ih_l0", "out.weight", "embedding.weight"},
+        "positional": {"pos_decoder.z_in.0.weight", "pos_decoder.position.weight", "out.weight"},
+        "additive": {"pos_decoder.w_in", "pos_decoder.bias", "out.bias"},
+    }
+    for kind, names in stored.items():
+        m = _model(vocab, kind)
+        state = m.state_dict()
+        assert names <= set(state), kind
+        assert not any(k.startswith(("decoder.rnn.", "decoder.out.", "decoder.z_")) for k in state), kind
+        other = _model(vocab, kind, seed=1)
+        other.load_state_dict(state)
+        assert all(torch.equal(v, other.state_dict()[k]) for k, v in state.items())
+        assert len(state) == len(list(m.parameters())) + len(list(m.buffers(recurse=True))) - (kind == "additive")
 
 
 # ----------------------------------------------------------------------------- sampling

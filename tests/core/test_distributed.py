@@ -32,7 +32,7 @@ def test_auto_device_is_recorded_in_status_and_first_metrics_line(tmp_path):
     assert device in ("cpu", "cuda", "mps")
     train(tmp_path / "r", toy_corpus(2), tiny_model_config(), tiny_train_config(epochs=1), device="cpu")
     st = read_status(tmp_path / "r")
-    assert st["device"] == "cpu" and st["world_size"] == 1 and st["amp"] == "off"
+    assert st.device == "cpu" and st.world_size == 1 and st.amp == "off"
     first, *rest = [r for r in read_metrics(tmp_path / "r") if r["kind"] == "train"]
     assert first["device"] == "cpu" and first["world_size"] == 1
     assert all("device" not in r for r in rest)
@@ -85,7 +85,7 @@ def test_usable_batches_drops_only_a_batch_smaller_than_the_world():
     assert ddp.usable_batches(88, 8, 4) == 11
 
 
-def test_global_noise_forward_equals_the_model_forward_for_the_same_draw():
+def test_forward_with_global_noise_rows_equals_the_model_forward_for_the_same_draw():
     torch.manual_seed(0)
     model = SentenceVAE(tiny_model_config(vocab_size=20))
     tokens = torch.randint(4, 20, (5, 6))
@@ -93,9 +93,46 @@ def test_global_noise_forward_equals_the_model_forward_for_the_same_draw():
     torch.manual_seed(1)
     ref = model(tokens, lengths)
     torch.manual_seed(1)
-    eps = torch.randn(5, model.cfg.latent_dim)  # the global draw; a rank keeps rows lo:hi
-    mu, logvar, z, nll = ddp.GlobalNoiseForward(model)(tokens[2:], lengths[2:], eps[2:])
-    assert torch.allclose(z, ref.z[2:], atol=1e-6) and torch.allclose(nll, ref.recon_nll[2:], atol=1e-5)
+    ctx = ddp.DistContext(rank=1, world_size=2)
+    lo, hi = ddp.shard_bounds(5, ctx)
+    with torch.no_grad():
+        eps = torch.randn(5, model.cfg.latent_dim)  # the global draw; rank 1 keeps rows lo:hi
+    out = model(tokens[lo:hi], lengths[lo:hi], noise=eps[lo:hi])
+    assert torch.allclose(out.z, ref.z[lo:hi], atol=1e-6) and torch.allclose(out.recon_nll, ref.recon_nll[lo:hi],
+                                                                               atol=1e-5)
+
+
+def test_single_process_context_is_the_identity():
+    ctx, loss = ddp.SINGLE, torch.tensor(2.5)
+    batch = [3, 1, 4, 1, 5]
+    assert ctx.shard(batch) is batch and ctx.noise(5, 4, torch.device("cpu")) is None
+    assert ctx.scale_loss(loss, 5, 5) is loss and ctx.any(torch.device("cpu"), True) is True
+    assert ctx.global_mean([0.1, 0.7], 3, 3, torch.device("cpu")) == [0.1, 0.7]  # exactly, not 3·x/3
+    assert ctx.total(7, torch.device("cpu")) == 7 and ctx.keep_batch([1]) and ctx.main_first(lambda: 4) == 4
+    model = SentenceVAE(tiny_model_config(vocab_size=20))
+    assert ctx.wrap(model, torch.device("cpu")) is model
+
+
+def test_ddp_wraps_the_sentence_vae_and_passes_its_dataclass_output_and_noise(tmp_path):
+    """One gloo process: DistributedDataParallel(SentenceVAE) returns the VAEOutput and its gradients flow."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = SentenceVAE(tiny_model_config(vocab_size=20))
+        net = ddp.DistContext(world_size=2).wrap(model, torch.device("cpu"))  # the wrap a 2-rank job does
+        assert net.module is model
+        tokens, lengths = torch.randint(4, 20, (3, 5)), torch.tensor([5, 2, 4])
+        noise = torch.randn(3, model.cfg.latent_dim)
+        out = net(tokens, lengths, noise=noise)
+        ref = model(tokens, lengths, noise=noise)
+        assert type(out) is type(ref) and torch.equal(out.z, ref.z) and out.n_tokens == 11
+        out.recon_nll.mean().backward()
+        assert sum(float(p.grad.abs().sum()) for p in model.parameters() if p.grad is not None) > 0
+        del net
+    finally:
+        dist.destroy_process_group()
 
 
 # --------------------------------------------------------------------------- torchrun, 2 processes
@@ -164,13 +201,14 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batch_and_resum
     _torchrun(["train", "--out", str(ddp_run), "--resume", "--quiet"])
     _single(_args(corpus, one_run, 0), resume=True)
     _assert_same_weights(ddp_run / "model.safetensors", one_run / "model.safetensors")
-    _assert_same_weights(ddp_run / "optimizer.safetensors", one_run / "optimizer.safetensors")
+    for part in ("optimizer.safetensors", "rng.safetensors"):
+        _assert_same_weights(ddp_run / "checkpoint" / part, one_run / "checkpoint" / part)
 
-    for f in ("config.json", "vocab.json", "model.safetensors", "best.safetensors", "optimizer.safetensors",
-              "trainer.json", "metrics.jsonl", "summary.json", "status.json"):
+    for f in ("config.json", "vocab.json", "model.safetensors", "best.safetensors", "checkpoint/manifest.json",
+              "metrics.jsonl", "summary.json", "status.json"):
         assert (ddp_run / f).is_file(), f
     st = read_status(ddp_run)
-    assert st["state"] == "finished" and st["step"] == 12 and st["world_size"] == 2 and st["device"] == "cpu"
+    assert st.state == "finished" and st.step == 12 and st.world_size == 2 and st.device == "cpu"
     recs = read_metrics(ddp_run)
     train_recs = [r for r in recs if r["kind"] == "train"]
     steps = [r["step"] for r in train_recs]

@@ -50,10 +50,14 @@ def test_run_path_stays_inside_runs_root(tmp_path):
         jobs.run_path(tmp_path, "../escape")
 
 
-def test_build_train_args_maps_options_to_flags():
-    args = jobs.build_train_args(beta=2.0, rnn_type="lstm", warmup_steps=None, max_steps=30, lowercase=True,
-                                 lr=0.001)
-    assert args == ["--beta", "2", "--rnn", "lstm", "--max-steps", "30", "--lowercase", "--lr", "0.001"]
+def test_write_train_config_is_what_train_reads(tmp_path):
+    from vae_core.cli import build_parser
+    from vae_core.cli_flags import configs_from_args
+    from vae_core.config import ModelConfig, TrainConfig
+
+    m, t = ModelConfig(rnn_type="lstm"), TrainConfig(beta=2.0, max_steps=30, lowercase=True, lr=0.001)
+    path = jobs.write_train_config(tmp_path, m, t, "synthetic")
+    assert configs_from_args(build_parser().parse_args(["train", "--config", str(path), "--out", "x"])) == (m, t)
 
 
 # ----------------------------------------------------------------------------- paths
@@ -131,7 +135,7 @@ def test_stop_queued_run_cancels_it(tmp_path):
     run.mkdir()
     write_status(run, "queued", pid=None, args=["--corpus", "synthetic"], queued_at=time.time())
     assert jobs.stop_training(run) == "stopped"
-    assert read_status(run)["state"] == "stopped"
+    assert read_status(run).state == "stopped"
 
 
 def test_start_refuses_existing_run_without_overwrite(tmp_path):
@@ -171,29 +175,63 @@ def test_progress_reads_metrics_tail(tmp_path):
 
 
 @pytest.mark.slow
-def test_concurrency_limit_queues_the_second_training_then_starts_and_stops_it(tmp_path, monkeypatch):
+def test_concurrency_limit_queues_the_second_training_then_it_starts_by_itself_and_stops(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MAX_TRAININGS", "1")
     root = tmp_path / "runs"
-    busy = root / "busy"
-    busy.mkdir(parents=True)
-    write_status(busy, "running", pid=os.getpid())  # a live training occupies the only slot
+    root.mkdir()
+    held = jobs.try_slot(root)  # a live training (here: this test) holds the only slot
+    assert held is not None
     second = root / "second"
     assert jobs.start_training(second, [*TINY, "--max-steps", "5000"]) is None
     s = read_status(second)
-    assert s["state"] == "queued" and "already running" in s["message"]
-    assert jobs.start_queued(root) == []  # still no free slot
-    write_status(busy, "finished")
-    assert jobs.start_queued(root) == [second.resolve()]
-    pid = read_status(second)["pid"]
-    assert isinstance(pid, int) and not _gone(pid)
-    assert jobs.training_progress(second)["state"] == "running"
+    assert s.state == "queued" and "already running" in s.message
+    pid = s.pid
+    assert isinstance(pid, int) and not _gone(pid)  # a queued run is a launched process waiting for its slot
+    _wait_for(lambda: "waiting for a training slot" in read_status(second).message)
+    assert jobs.training_progress(second)["state"] == "queued" and not (second / "metrics.jsonl").exists()
+    held.release()  # the slot frees: the queued training starts on its own (nobody polls)
+    _wait_for(lambda: (second / "metrics.jsonl").is_file())
+    assert jobs.training_progress(second)["state"] == "running" and read_status(second).pid == pid
     third = root / "third"
     assert jobs.start_training(third, TINY) is None  # 'second' now holds the slot
-    assert jobs.stop_training(third) == "stopped"
+    third_pid = read_status(third).pid
+    _wait_for(lambda: "waiting for a training slot" in read_status(third).message)
+    assert jobs.stop_training(third) == "stopped"  # cancelled while queued: the waiting process ends
+    assert read_status(third).message == "cancelled while queued" and _wait_gone(third_pid)
     state = jobs.stop_training(second, timeout=20)
     assert state in ("stopped", "killed")
     assert _gone(pid), "the training process is still alive after Stop"
     assert (second / "train.log").is_file()
+
+
+def _wait_for(cond, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _wait_gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _gone(pid) and time.monotonic() < deadline:
+        jobs.reap()
+        time.sleep(0.1)
+    return _gone(pid)
+
+
+def test_a_queued_record_from_before_slots_is_launched_once(tmp_path):
+    """A 'queued' status with no process (written by an older version) is launched by start_queued; nothing else is."""
+    root = tmp_path / "runs"
+    old = root / "old"
+    old.mkdir(parents=True)
+    write_status(old, "queued", pid=None, args=[*TINY, "--max-steps", "5000"], queued_at=time.time())
+    assert jobs.start_queued(root) == [old]
+    pid = read_status(old).pid
+    assert isinstance(pid, int) and not _gone(pid)
+    assert jobs.start_queued(root) == []  # it has a process now
+    assert jobs.stop_training(old, timeout=20) in ("stopped", "killed")
+    assert _wait_gone(pid)
+    assert jobs.start_queued(tmp_path / "empty") == [] and not (tmp_path / "empty").exists()
 
 
 def test_sweep_launch_records_pid_and_log(tmp_path):

@@ -30,7 +30,7 @@ def _one_dim_model() -> tuple[SentenceVAE, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
     model = SentenceVAE(tiny_model_config(vocab_size=8, latent_dim=1)).double().eval()
     with torch.no_grad():
-        model.z_to_hidden.weight.mul_(8.0)  # make the likelihood vary with z
+        model.decoder.z_to_hidden.weight.mul_(8.0)  # make the likelihood vary with z
         # q narrower than the prior gives a visible ELBO gap; variance e^-0.5 > 1/2 keeps the
         # importance weights' variance finite (narrower proposals make k=500 unreliable)
         model.to_logvar.bias.fill_(-0.5)

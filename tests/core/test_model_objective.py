@@ -27,16 +27,26 @@ def vocab():
     return Vocab.build(tokenize(s) for s in TOY)
 
 
+DECODER_KINDS = ["rnn", "positional", "additive"]  # every entry of vae_core.model.DECODERS
+
+
+def decoder_config(vocab, decoder, **kw):
+    """A tiny config with this decoder (the position-wise ones get room for TOY's sentences)."""
+    positions = {} if decoder == "rnn" else {"max_positions": 20}
+    return tiny_model_config(vocab_size=len(vocab), decoder=decoder, **positions, **kw)
+
+
 def batch(vocab, sents=TOY):
     ids, _ = encode_sentences(sents, vocab, 50)
     return collate(ids)
 
 
+@pytest.mark.parametrize("decoder", DECODER_KINDS)
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 @pytest.mark.parametrize("bidir,layers", [(False, 1), (True, 2)])
-def test_shapes_and_param_count(vocab, rnn, bidir, layers):
-    cfg = tiny_model_config(vocab_size=len(vocab), rnn_type=rnn, bidirectional=bidir, encoder_layers=layers,
-                            decoder_layers=layers)
+def test_shapes_and_param_count(vocab, decoder, rnn, bidir, layers):
+    cfg = decoder_config(vocab, decoder, rnn_type=rnn, bidirectional=bidir, encoder_layers=layers,
+                         decoder_layers=layers)
     m = SentenceVAE(cfg)
     assert parameter_count(cfg) == sum(p.numel() for p in m.parameters())
     tokens, lengths = batch(vocab)
@@ -49,6 +59,11 @@ def test_shapes_and_param_count(vocab, rnn, bidir, layers):
     t1, l1 = collate([[3]])
     o1 = m(t1, l1)
     assert o1.mu.shape == (1, 4) and o1.recon_nll.shape == (1,)
+    assert m.decode_logits(o1.z, t1, l1).shape == (1, 1, len(vocab))
+    logits, state = m.step(torch.full((1,), 2), o1.z, m.init_state(o1.z))  # one step from <bos>
+    assert logits.shape == (1, len(vocab))
+    logits, _ = m.step(logits.argmax(-1), o1.z, state)
+    assert logits.shape == (1, len(vocab))
 
 
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
@@ -65,9 +80,10 @@ def test_encoder_does_not_mix_examples(vocab, rnn):
         assert torch.allclose(mu[i], mu_i[0], atol=1e-5)
 
 
-def test_padding_does_not_change_nll(vocab):
+@pytest.mark.parametrize("decoder", DECODER_KINDS)
+def test_padding_does_not_change_nll(vocab, decoder):
     torch.manual_seed(0)
-    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab)))
+    m = SentenceVAE(decoder_config(vocab, decoder))
     tokens, lengths = batch(vocab)
     z = torch.randn(len(TOY), 4)
     nll, _ = m.reconstruction_nll(z, tokens, lengths)
@@ -81,9 +97,10 @@ def test_padding_does_not_change_nll(vocab):
     assert torch.allclose(-(lp * mask).sum(1), nll, atol=1e-4)
 
 
-def test_loss_at_init_is_about_log_v_per_token(vocab):
+@pytest.mark.parametrize("decoder", DECODER_KINDS)
+def test_loss_at_init_is_about_log_v_per_token(vocab, decoder):
     torch.manual_seed(0)
-    m = SentenceVAE(tiny_model_config(vocab_size=len(vocab)))
+    m = SentenceVAE(decoder_config(vocab, decoder))
     tokens, lengths = batch(vocab)
     nll, _ = m.reconstruction_nll(torch.zeros(len(TOY), 4), tokens, lengths)
     per_token = float(nll.detach().sum() / lengths.sum())
@@ -125,9 +142,9 @@ def test_word_dropout_only_in_training(vocab):
     tokens, lengths = batch(vocab)
     z = torch.zeros(len(TOY), 4)
     m.train()
-    inputs_train = m._decoder_inputs(tokens, z)
+    inputs_train = m.decoder._inputs(tokens, z)
     m.eval()
-    inputs_eval = m._decoder_inputs(tokens, z)
+    inputs_eval = m.decoder._inputs(tokens, z)
     assert not torch.equal(inputs_train, inputs_eval)
 
 

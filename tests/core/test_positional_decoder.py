@@ -11,9 +11,9 @@ import torch
 from tests.core.helpers import TOY, tiny_model_config, tiny_train_config, toy_corpus
 from vae_core.config import DecodeConfig, ModelConfig
 from vae_core.corpus import collate, encode_sentences
-from vae_core.decode import _greedy_positional, _greedy_steps, beam_decode, decode, greedy_decode, sample_decode
+from vae_core.decode import _NEVER, _result, beam_decode, decode, greedy_decode, sample_decode
 from vae_core.metrics import importance_sampled_nll
-from vae_core.model import SentenceVAE, parameter_count
+from vae_core.model import PositionwiseDecoder, SentenceDecoder, SentenceVAE, parameter_count
 from vae_core.runs import load_run
 from vae_core.text import BOS_ID, EOS_ID, PAD_ID, Vocab, tokenize
 from vae_core.train import train
@@ -45,7 +45,8 @@ def test_config_validation_and_param_count(vocab, decoder):
         cfg = tiny_model_config(vocab_size=len(vocab), decoder=decoder, max_positions=9, decoder_layers=layers, **extra)
         m = SentenceVAE(cfg)
         assert parameter_count(cfg) == sum(p.numel() for p in m.parameters())
-        assert not hasattr(m, "decoder")  # no RNN decoder is built
+        assert isinstance(m.decoder, PositionwiseDecoder)
+        assert not any(isinstance(x, torch.nn.RNNBase) for x in m.decoder.modules())  # no RNN is built
 
 
 def test_nll_is_sum_of_independent_position_log_probs(vocab, decoder):
@@ -55,7 +56,7 @@ def test_nll_is_sum_of_independent_position_log_probs(vocab, decoder):
     tokens, lengths = collate(ids)
     z = torch.randn(len(TOY), 4)
     nll, correct = m.reconstruction_nll(z, tokens, lengths, count_correct=True)
-    logp = torch.log_softmax(m.out(m.pos_decoder(z, tokens.size(1))), dim=-1).detach()  # (B, T, V)
+    logp = torch.log_softmax(m.decoder.position_logits(z, tokens.size(1)), dim=-1).detach()  # (B, T, V)
     n_right = 0
     for b, row in enumerate(ids):
         expected = -sum(float(logp[b, t, tok]) for t, tok in enumerate(row))
@@ -84,7 +85,7 @@ def test_sentence_probabilities_sum_to_at_most_one(decoder):
         tokens, lengths = collate([s])
         nll, _ = m.reconstruction_nll(z, tokens, lengths)
         total += math.exp(-nll.item())
-    logp = torch.log_softmax(m.out(m.pos_decoder(z, 3)), dim=-1)[0].detach()  # (3, V)
+    logp = torch.log_softmax(m.decoder.position_logits(z, 3), dim=-1)[0].detach()  # (3, V)
     never_ends = float((1 - logp[:, EOS_ID].exp()).prod())  # 3 positions, none of them <eos>
     assert total + never_ends == pytest.approx(1.0, abs=1e-5)  # the rest is sequences cut at 3 positions
 
@@ -94,7 +95,7 @@ def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab, decoder):
     z = torch.randn(5, 4) * 3
     res = greedy_decode(m, z, vocab, max_len=40)
     with torch.no_grad():
-        logp = torch.log_softmax(m.out(m.pos_decoder(z, 6)), dim=-1)  # (B, 6, V)
+        logp = torch.log_softmax(m.decoder.position_logits(z, 6), dim=-1)  # (B, 6, V)
     logp[:, :, [PAD_ID, BOS_ID]] = -math.inf  # never emitted
     for b in range(5):
         expected = []
@@ -113,21 +114,23 @@ def test_greedy_is_positionwise_argmax_and_beam_agrees(vocab, decoder):
 
 @pytest.mark.parametrize("max_len", [1, 3, 6, 40])
 def test_one_pass_greedy_equals_step_by_step(vocab, decoder, max_len):
-    """The batched greedy path for positional decoders gives the step loop's ids and scores exactly,
+    """The batched greedy path of the position-wise decoders gives the step loop's ids and scores exactly,
     for codes near the prior and far outside it (which rarely emit <eos>), and max_len below, at and
     above the decoder's 6 positions."""
     m = _model(vocab, decoder, positions=6)
     with torch.no_grad():
-        m.out.bias[EOS_ID] += 0.5  # so that some untrained rows end early and others run to the end
+        m.decoder.out.bias[EOS_ID] += 0.5  # so that some untrained rows end early and others run to the end
     torch.manual_seed(1)
     z = torch.cat([torch.randn(8, 4), torch.randn(8, 4) * 6])
     fast = greedy_decode(m, z, vocab, max_len=max_len)
-    slow = _greedy_steps(m, z, vocab, max_len=max_len)
+    with torch.inference_mode():
+        slow = _result(vocab, *(x.tolist() for x in SentenceDecoder.greedy(m.decoder, z, max_len, _NEVER)))
     assert fast.ids == slow.ids
     assert fast.texts == slow.texts
     assert fast.scores == pytest.approx(slow.scores, abs=1e-5)
     for chunk in (1, 2, 5):  # several passes, stopping once every row has its <eos>
-        chunked = _greedy_positional(m, z, vocab, max_len, chunk=chunk)
+        with torch.inference_mode():
+            chunked = _result(vocab, *(x.tolist() for x in m.decoder.greedy(z, max_len, _NEVER, chunk=chunk)))
         assert chunked.ids == slow.ids
         assert chunked.scores == pytest.approx(slow.scores, abs=1e-5)
     assert any(len(r) == min(max_len, 6) for r in fast.ids)  # some rows ran to the end without <eos>
@@ -141,7 +144,7 @@ def test_sampling_is_seeded_and_scores_match_nll(vocab, decoder):
     b = sample_decode(m, z, vocab, seed=3)
     assert a.ids == b.ids
     with torch.no_grad():
-        logits = m.out(m.pos_decoder(z, 12))  # (B, 12, V)
+        logits = m.decoder.position_logits(z, 12)  # (B, 12, V)
     logits[:, :, [PAD_ID, BOS_ID]] = -math.inf  # decoding renormalises without the never-emitted ids
     logp = torch.log_softmax(logits, dim=-1)
     for i, row in enumerate(a.ids):
@@ -167,7 +170,7 @@ def test_trains_saves_and_loads(tmp_path, decoder):
     run = load_run(tmp_path / "r")
     assert run.model_config.decoder == decoder
     expected = {"positional": "PositionalDecoder", "additive": "AdditiveDecoder"}[decoder]
-    assert type(run.model.pos_decoder).__name__ == expected
+    assert type(run.model.decoder).__name__ == expected
     assert run.model_config.max_positions == 13  # max_len + <eos>
     ids, _ = encode_sentences(TOY, run.vocab, 12)
     tokens, lengths = collate(ids)
@@ -179,7 +182,7 @@ def test_trains_saves_and_loads(tmp_path, decoder):
 
 def _logits(m, code):
     with torch.no_grad():
-        return m.out(m.pos_decoder(code, 6)).double()  # (B, 6, V)
+        return m.decoder.position_logits(code, 6).double()  # (B, 6, V)
 
 
 def _mixed_difference(m, z, i, j, a, b):
@@ -215,13 +218,13 @@ def test_fourier_features_enter_each_dimension_and_are_checked(vocab):
     the logits are 6-periodic in z_d apart from the raw z_d input (zeroing its weight makes them
     exactly periodic); out-of-range K is refused."""
     m = _model(vocab, "additive", positions=4, fourier_features=3)
-    assert m.pos_decoder.omega.tolist() == pytest.approx([math.pi / 3, 2 * math.pi / 3, math.pi])
+    assert m.decoder.omega.tolist() == pytest.approx([math.pi / 3, 2 * math.pi / 3, math.pi])
     with torch.no_grad():
-        m.pos_decoder.w_in[:, 0] = 0.0  # drop the raw z_d input
+        m.decoder.w_in[:, 0] = 0.0  # drop the raw z_d input
         z = torch.randn(5, 4)
         shifted = z.clone()
         shifted[:, 2] += 6.0  # one full period of every feature
-        a, b = m.out(m.pos_decoder(z, 4)), m.out(m.pos_decoder(shifted, 4))
+        a, b = m.decoder.position_logits(z, 4), m.decoder.position_logits(shifted, 4)
     assert torch.allclose(a, b, atol=1e-4)
     with pytest.raises(ValueError, match="fourier_features"):
         ModelConfig(decoder="additive", fourier_features=-1)

@@ -126,5 +126,5 @@ def test_cli_streams_with_mmap_on_and_refuses_other_formats(corpus_file, tmp_pat
         load_train_corpus(str(csv), None, 0, "on")
     rc = main(["train", "--corpus", str(corpus_file), "--mmap", "on", "--out", str(tmp_path / "r"), "--quiet",
                "--embed-dim", "8", "--hidden-dim", "16", "--latent-dim", "4", "--max-steps", "2", "--batch-size", "4"])
-    assert rc == 0 and read_status(tmp_path / "r")["state"] == "finished"
+    assert rc == 0 and read_status(tmp_path / "r").state == "finished"
     assert _cache_dirs(corpus_file.parent)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import os
 import pickle
 import shutil
@@ -31,7 +32,7 @@ import torch
 from tests.app.conftest import REPO, TINY_RUN
 from tests.core.helpers import tiny_model_config, tiny_train_config, toy_corpus
 from vae_core import jobs
-from vae_core.runs import RunError, load_run, read_metrics, read_status
+from vae_core.runs import RunError, Status, load_run, read_metrics, read_status
 from vae_core.train import train
 
 
@@ -85,7 +86,13 @@ def test_resume_from_pickled_checkpoints_never_runs_them(tmp_path):
     run = tmp_path / "run"
     train(run, toy_corpus(2), tiny_model_config(), tiny_train_config(epochs=1))
     marker = tmp_path / "pwned"
-    for name in ("model.safetensors", "optimizer.safetensors"):
+    for name in ("weights.safetensors", "optimizer.safetensors"):
+        (run / "checkpoint" / name).write_bytes(_pickle_bytes(marker))
+    assert not (run / "checkpoint.prev").exists()  # one epoch, one checkpoint
+    with pytest.raises(RunError, match="no complete checkpoint"):
+        train(run, toy_corpus(2), resume=True)
+    shutil.rmtree(run / "checkpoint")
+    for name in ("model.safetensors", "optimizer.safetensors"):  # the old layout
         (run / name).write_bytes(_pickle_bytes(marker))
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do; what matters is the payload
         train(run, toy_corpus(2), resume=True)
@@ -106,7 +113,7 @@ def test_bad_vocab_json_is_a_run_error(run_copy, tmp_path, content):
 def test_json_nested_past_the_recursion_limit_is_refused_not_crashing(run_copy):
     deep = "[" * 100_000 + "]" * 100_000
     (run_copy / "status.json").write_text(deep, encoding="utf-8")
-    assert read_status(run_copy) == {}  # unreadable status: no state, no crash
+    assert read_status(run_copy) == Status()  # unreadable status: no state, no crash
     assert jobs.training_progress(run_copy)["state"] == "unknown"
     (run_copy / "metrics.jsonl").write_text('{"step": 1, "kind": "train"}\n' + deep + "\n", encoding="utf-8")
     assert read_metrics(run_copy) == [{"step": 1, "kind": "train"}]
@@ -225,3 +232,193 @@ def test_nothing_in_the_project_unpickles():
     for p in files:
         found += unpickling_calls(p.read_text(encoding="utf-8"), str(p.relative_to(REPO)))
     assert not found, "\n".join(found)
+
+
+# --------------------------------------------------------------------------- a checkpoint is one atomic unit
+
+
+def _resumable(run: Path, **train_kw) -> None:
+    """Let a run trained with max_steps go on to the end of its epochs when resumed."""
+    import json
+
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["train"].update(max_steps=0, **train_kw)
+    (run / "config.json").write_text(json.dumps(cfg))
+
+
+def _train_steps(run: Path) -> list[int]:
+    return [r["step"] for r in read_metrics(run) if r["kind"] == "train"]
+
+
+def _manifest_step(d: Path) -> int:
+    import json
+
+    return json.loads((d / "manifest.json").read_text())["step"]
+
+
+def test_kill_between_checkpoint_parts_keeps_the_previous_checkpoint_and_resume_never_repeats_a_step(
+        tmp_path, monkeypatch):
+    from vae_core import checkpoint
+
+    run = tmp_path / "run"
+    real, calls = checkpoint._write_part, {"n": 0}
+
+    def dies_after_the_first_part(directory, name, data):
+        calls["n"] += 1
+        if calls["n"] == len(checkpoint.PARTS) + 2:  # the second checkpoint: its weights land, then the "kill"
+            raise OSError(28, "No space left on device")
+        real(directory, name, data)
+
+    monkeypatch.setattr(checkpoint, "_write_part", dies_after_the_first_part)
+    with pytest.raises(OSError, match="No space"):
+        train(run, toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=3, eval_every=3))
+    monkeypatch.setattr(checkpoint, "_write_part", real)
+    assert read_status(run).state == "failed"
+    assert _manifest_step(run / "checkpoint") == 3 and not (run / "checkpoint.prev").exists()
+    assert not list(run.glob(".checkpoint-tmp-*")), "the half-written checkpoint was not cleaned"
+    assert max(_train_steps(run)) == 6  # logged past the checkpoint that survived
+    summary = train(run, toy_corpus(4), resume=True)
+    assert summary["state"] == "finished" and summary["step"] == 24
+    steps = _train_steps(run)
+    assert steps == sorted(set(steps)) == list(range(1, 25)), "a step repeats (or is missing) across the resume"
+
+
+def test_a_kill_between_the_two_renames_resumes_from_the_previous_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    train(run, toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=2, eval_every=4))
+    assert _manifest_step(run / "checkpoint.prev") == 12 and _manifest_step(run / "checkpoint") == 16
+    # killed inside a swap: the old .prev removed, checkpoint/ renamed to .prev, the new one still a tmp dir
+    shutil.rmtree(run / "checkpoint.prev")
+    (run / "checkpoint").rename(run / "checkpoint.prev")
+    shutil.copytree(run / "checkpoint.prev", run / ".checkpoint-tmp-999-20")
+    _resumable(run, epochs=3)
+    summary = train(run, toy_corpus(4), resume=True)
+    assert summary["step"] == 24 and _manifest_step(run / "checkpoint") == 24
+    assert _train_steps(run) == list(range(1, 25)) and not list(run.glob(".checkpoint-tmp-*"))
+
+
+@pytest.mark.parametrize("damage", ["flip_weights", "drop_optimizer", "mixed_step", "no_manifest"])
+def test_a_damaged_checkpoint_is_never_used_resume_falls_back_or_refuses(tmp_path, damage):
+    import json
+
+    run = tmp_path / "run"
+    train(run, toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=2, eval_every=4))
+    cur = run / "checkpoint"
+    if damage == "flip_weights":
+        data = bytearray((cur / "weights.safetensors").read_bytes())
+        data[-3] ^= 0xFF  # same size, one weight changed
+        (cur / "weights.safetensors").write_bytes(bytes(data))
+    elif damage == "drop_optimizer":
+        (cur / "optimizer.safetensors").unlink()
+    elif damage == "mixed_step":  # trainer state of the previous checkpoint beside this one's weights, hash updated
+        import hashlib
+
+        data = (run / "checkpoint.prev" / "trainer.json").read_bytes()
+        (cur / "trainer.json").write_bytes(data)
+        manifest = json.loads((cur / "manifest.json").read_text())
+        manifest["parts"]["trainer.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        (cur / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        (cur / "manifest.json").unlink()
+    from vae_core import checkpoint
+
+    with pytest.raises(RunError):
+        checkpoint._read(cur)
+    assert checkpoint.load_latest(run).step == 12  # checkpoint.prev
+    _resumable(run, epochs=3)
+    summary = train(run, toy_corpus(4), resume=True)
+    assert summary["state"] == "finished" and summary["step"] == 24
+    assert _train_steps(run) == list(range(1, 25))
+    assert (run / "checkpoint.damaged").is_dir(), "the refused checkpoint is kept aside, not rotated into .prev"
+    assert _manifest_step(run / "checkpoint") == 24 and checkpoint.load_latest(run).step == 24
+    assert checkpoint._read(run / "checkpoint.prev").step in (12, 16, 20)  # complete, not the damaged one
+    # with both damaged, resume refuses with a message and trains nothing
+    for d in (run / "checkpoint", run / "checkpoint.prev"):
+        (d / "manifest.json").unlink()
+    before = (run / "model.safetensors").read_bytes()
+    with pytest.raises(RunError, match="no complete checkpoint"):
+        train(run, toy_corpus(4), resume=True)
+    assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_fallback_is_said_in_the_status_while_running(tmp_path):
+    run = tmp_path / "run"
+    train(run, toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=2, eval_every=4))
+    (run / "checkpoint" / "rng.safetensors").write_bytes(b"garbage")
+    _resumable(run, epochs=3)
+    seen = []
+    train(run, toy_corpus(4), resume=True, callbacks=None,
+          should_stop=lambda: seen.append(read_status(run).message) or False)
+    assert "resumed from checkpoint.prev/ (step 12)" in seen[0] and "rng.safetensors" in seen[0]
+    assert "checkpoint.damaged/" in seen[0]
+
+
+def test_leftover_temporary_checkpoints_are_cleaned_and_ignored(tmp_path):
+    run = tmp_path / "run"
+    train(run, toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=1, max_steps=5))
+    junk = run / ".checkpoint-tmp-4242-99"
+    junk.mkdir()
+    (junk / "weights.safetensors").write_bytes(b"half")
+    _resumable(run)
+    summary = train(run, toy_corpus(4), resume=True)
+    assert summary["step"] == 8 and not junk.exists()
+
+
+def test_resume_continues_exactly_as_the_uninterrupted_run(tmp_path):
+    """Same batches, same noise (the generator state is in the checkpoint), same optimizer moments."""
+    from safetensors.torch import load_file
+
+    cfg = tiny_train_config(epochs=2, tc_weight=0.0)
+    train(tmp_path / "full", toy_corpus(4), tiny_model_config(), cfg)
+    train(tmp_path / "part", toy_corpus(4), tiny_model_config(), dataclasses.replace(cfg, max_steps=5))
+    _resumable(tmp_path / "part")
+    train(tmp_path / "part", toy_corpus(4), resume=True)
+    a, b = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("full", "part"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_old_layout_runs_still_resume(tmp_path):
+    """A run written before checkpoint/ existed (model + optimizer safetensors + trainer.json) resumes."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from vae_core import checkpoint
+
+    run = tmp_path / "old"
+    train(run, toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=1, max_steps=5))
+    ck = checkpoint.load_latest(run)
+    checkpoint.remove_all(run)  # what an old run holds instead:
+    save_file({k: v.contiguous() for k, v in ck.optimizer.items()}, str(run / "optimizer.safetensors"))
+    (run / "trainer.json").write_text(json.dumps({"step": 5, "epoch": 0, "batch_in_epoch": 5, "best_elbo": None,
+                                                  "elapsed": 1.0}))
+    old = checkpoint.load_latest(run)
+    assert old.step == 5 and old.rng is None and set(old.optimizer) == set(ck.optimizer)
+    _resumable(run)
+    summary = train(run, toy_corpus(4), resume=True)
+    assert summary["step"] == 8 and _train_steps(run) == list(range(1, 9))
+    assert _manifest_step(run / "checkpoint") == 8 and not (run / "trainer.json").exists()
+
+
+def test_divergence_before_any_checkpoint_says_so_and_trainer_state_is_json(tmp_path, monkeypatch):
+    import json
+
+    from vae_core import train as train_mod
+
+    real = train_mod.beta_vae_loss
+
+    def nan_loss(*a, **k):
+        parts = real(*a, **k)
+        parts.total = parts.total * float("nan")
+        return parts
+
+    monkeypatch.setattr(train_mod, "beta_vae_loss", nan_loss)
+    summary = train(tmp_path / "r", toy_corpus(4), tiny_model_config(), tiny_train_config())
+    msg = read_status(tmp_path / "r").message
+    assert summary["state"] == "failed" and "no checkpoint had been written yet" in msg and "kept" not in msg
+    monkeypatch.setattr(train_mod, "beta_vae_loss", real)
+    # a best ELBO of -inf (or NaN) is written as null: the trainer state stays JSON
+    monkeypatch.setattr(train_mod, "evaluate_elbo", lambda *a, **k: {"elbo": float("-inf"), "recon": 1.0})
+    train(tmp_path / "s", toy_corpus(4), tiny_model_config(), tiny_train_config(epochs=1))
+    text = (tmp_path / "s" / "checkpoint" / "trainer.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text and json.loads(text)["best_elbo"] is None

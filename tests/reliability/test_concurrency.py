@@ -162,7 +162,7 @@ def runs_root(tiny_models_dir, monkeypatch):
     root = Path(os.environ["VAE_RUNS_DIR"])
     yield root
     for status in root.glob("*/status.json"):
-        pid = read_status(status.parent).get("pid")
+        pid = read_status(status.parent).pid
         if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
@@ -176,29 +176,27 @@ def test_two_trainings_started_at_once_one_queued_both_finish(runs_root):
     assert sorted(p is None for p in pids) == [False, True], pids  # exactly one started, one queued
     queued = b if pids[1] is None else a
     s = read_status(queued)
-    assert s["state"] == "queued" and "already running" in s["message"]
+    assert s.state == "queued" and "already running" in s.message and isinstance(s.pid, int)
     deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        jobs.start_queued(runs_root)  # what the Train page does on every poll
-        if all(read_status(d).get("state") in ("finished", "failed") for d in (a, b)):
+    while time.monotonic() < deadline:  # nothing polls: the queued process takes the slot when it frees
+        if all(read_status(d).state in ("finished", "failed") for d in (a, b)):
             break
         time.sleep(0.5)
     for d in (a, b):
-        assert read_status(d).get("state") == "finished", (d.name, read_status(d), jobs.log_tail(d / jobs.LOG_NAME))
+        assert read_status(d).state == "finished", (d.name, read_status(d), jobs.log_tail(d / jobs.LOG_NAME))
         assert load_run(d).model_config.latent_dim == 4
 
 
 def test_train_page_says_a_second_training_is_queued(open_app, runs_root):
-    busy = runs_root / "busy"
-    busy.mkdir()
-    jobs.write_status(busy, "running", pid=os.getpid())  # a live training holds the only slot
+    held = jobs.try_slot(runs_root)  # a live training holds the only slot
     at = open_app("app_pages/train.py")
-    for key, value in {"train_embed": 8, "train_hidden": 16, "train_latent": 4, "train_max_steps": 10}.items():
+    for key, value in {"train_embed_dim": 8, "train_hidden_dim": 16, "train_latent_dim": 4, "train_max_steps": 10}.items():
         at.number_input(key=key).set_value(value)
     at.text_input(key="train_run_name").set_value("second")
     at.button(key="train_start").click().run()
     assert not at.exception
     assert any("Run second is queued" in i.value.replace("\\", "") for i in at.info), [i.value for i in at.info]
-    assert read_status(runs_root / "second")["state"] == "queued"
+    assert read_status(runs_root / "second").state == "queued"
     assert jobs.stop_training(runs_root / "second") == "stopped"  # cancelled while queued: nothing ran
-    jobs.write_status(busy, "finished")
+    assert not (runs_root / "second" / "metrics.jsonl").exists()
+    held.release()

@@ -9,6 +9,7 @@ a hypothesis test of parse_text on arbitrary bytes).
 from __future__ import annotations
 
 import html
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -19,7 +20,7 @@ from streamlit import config as st_config
 from tests.app.conftest import REPO
 from ui import analysis
 from vae_core import jobs
-from vae_core.corpus import CorpusError, parse_text
+from vae_core.corpus import MAX_COLUMNS, MAX_LABEL_CHARS, CorpusError, parse_text
 
 GOOD = "\n".join(f"the cat {i} sat on the mat ." for i in range(60)).encode()
 ONE_MB = 1 << 20
@@ -154,3 +155,50 @@ def test_latent_map_label_upload_refuses_bad_files(open_app, tmp_path, monkeypat
         errors = [html.unescape(e.value) for e in at.error]  # messages are escaped for markdown
         assert any(message in e for e in errors), (case, errors)
     assert snapshot(tmp_path) == before, "nothing is written for a refused label file"
+
+
+# ----------------------------------------------------------------------------- issue 19.5: bounded uploads
+
+WIDE_ROW = ",".join(["x"] * 1_000_000)
+
+
+def test_a_csv_with_a_million_columns_is_refused_early_and_offers_no_column_picker():
+    """Issue 19.5: 50 MB with 10^6 columns cost +2.5 GB and 102 s; it is refused on its first row."""
+    import time
+
+    data = ("text," + WIDE_ROW + "\n" + ("the cat sat ," + WIDE_ROW + "\n") * 24).encode()
+    assert len(data) <= jobs.DEFAULT_UPLOAD_MB * ONE_MB
+    t0 = time.perf_counter()
+    texts, err = jobs.validate_upload("wide.csv", data)
+    assert texts is None and "1,000,001 columns" in err and f"at most {MAX_COLUMNS:,}" in err
+    assert time.perf_counter() - t0 < 10, "the width must be refused before the rows are parsed"
+    assert len(err) < 500, "the message must not list a million column names"
+    assert jobs.upload_columns("wide.csv", data) == []  # no 10^6-option selectbox
+
+
+def test_a_jsonl_with_too_many_keys_is_refused():
+    keys = {f"k{i}": 1 for i in range(MAX_COLUMNS + 5)}
+    data = "\n".join(json.dumps({"text": f"a bird {i} sang .", **keys}) for i in range(60)).encode()
+    texts, err = jobs.validate_upload("wide.jsonl", data)
+    assert texts is None and "columns" in err
+    assert jobs.upload_columns("wide.jsonl", data) == []
+    # keys spread over lines add up too
+    spread = "\n".join(json.dumps({"text": f"a bird {i} sang .", f"k{i}": 1}) for i in range(MAX_COLUMNS + 5))
+    assert "columns" in jobs.validate_upload("spread.jsonl", spread.encode())[1]
+
+
+def test_rows_and_label_cells_are_bounded(monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_UPLOAD_ROWS", 100)
+    many = "\n".join(f"the cat {i} sat ." for i in range(101)).encode()
+    texts, err = jobs.validate_upload("many.txt", many)
+    assert texts is None and "more than 100 rows" in err
+    csv_many = ("text,label\n" + "\n".join(f"the dog {i} ran .,a" for i in range(101))).encode()
+    assert "more than 100 rows" in jobs.validate_upload("many.csv", csv_many)[1]
+    assert jobs.validate_upload("ok.txt", b"\n".join([b"the cat sat ."] * 100))[1] is None
+    long_label = ("text,label\n" + "\n".join(f"the dog {i} ran .,{'y' * (MAX_LABEL_CHARS + 1)}"
+                                              for i in range(60))).encode()
+    texts, err = jobs.validate_upload("long.csv", long_label)
+    assert texts is None and "label column 'label'" in err and f"at most {MAX_LABEL_CHARS:,}" in err
+    with pytest.raises(CorpusError, match="columns"):  # the reader itself, for files on the server too
+        parse_text(("text," + ",".join(f"c{i}" for i in range(MAX_COLUMNS)) + "\nx" + "," * MAX_COLUMNS).encode(),
+                   "csv")

@@ -1,4 +1,4 @@
-"""CLI subcommands over a trained run: generate, interpolate, encode, reconstruct.
+"""CLI subcommands that explore a trained run: generate, interpolate, encode, reconstruct.
 
 `vae_core.cli.build_parser` calls `register(sub)`. Every command loads the run from its directory
 alone (`load_run`); bad runs and corpora raise ValueError, which `cli.main` turns into one line.
@@ -12,19 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-from vae_core.config import STRATEGIES, DecodeConfig
+from vae_core.config import DecodeConfig, declared
 
 
 def _add_decode_args(p: argparse.ArgumentParser, strategy: bool = True) -> None:
-    d = DecodeConfig()
-    if strategy:
-        p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
-        p.add_argument("--temperature", type=float, default=d.temperature)
-        p.add_argument("--top-k", type=int, default=d.top_k, help="sample only from the k likeliest words (0 = all)")
-        p.add_argument("--top-p", type=float, default=d.top_p, help="nucleus: smallest set with this mass (1 = all)")
-        p.add_argument("--beam-width", type=int, default=d.beam_width)
-        p.add_argument("--length-penalty", type=float, default=d.length_penalty)
-    p.add_argument("--max-len", type=int, default=d.max_len, help="most words a decoded sentence may have")
+    """The DecodeConfig flags, from its declarations (vae_core.config); without `strategy` only --max-len (greedy)."""
+    for s in declared(DecodeConfig):
+        if s.name == "seed" or (not strategy and s.name != "max_len"):  # each command has its own --seed
+            continue
+        p.add_argument("--" + s.name.replace("_", "-"), type={"int": int, "float": float}.get(s.kind),
+                       choices=s.choices or None, default=s.default, help=s.help)
     p.add_argument("--json", action="store_true", help="print one JSON value instead of lines")
 
 
@@ -44,21 +41,10 @@ def _warn_oov(sentences: list[str], oov: list[list[str]]) -> None:
 
 
 def _interpolate(a, b, steps: int, slerp: bool):
-    """Path (steps, D) from a to b, from vae_core.latent when it has `interpolate`."""
-    try:
-        from vae_core.latent import interpolate
-    except ImportError:
-        interpolate = None
-    if interpolate is not None:
-        return interpolate(a, b, steps, method="slerp" if slerp else "lerp")
-    if slerp:
-        raise ValueError("slerp needs vae_core.latent.interpolate, which this installation lacks")
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2 (both endpoints are included), got {steps}")
-    import torch
+    """Path (steps, D) from a (D,) to b (D,), both ends included."""
+    from vae_core.latent import interpolate
 
-    t = torch.linspace(0.0, 1.0, steps, dtype=a.dtype)[:, None]  # (steps, 1)
-    return (1.0 - t) * a + t * b
+    return interpolate(a, b, steps, method="slerp" if slerp else "lerp")
 
 
 # ----------------------------------------------------------------------------- commands
