@@ -190,7 +190,7 @@ class RNNDecoder(SentenceDecoder):
             return (h, c)
         return init.view(B, L, H).transpose(0, 1).contiguous()  # (L, B, H)
 
-    def _inputs(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def input_embeddings(self, tokens: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Input embeddings (B, T, E[+D]): <bos> then tokens shifted right, word-dropped in training."""
         inputs = torch.cat([torch.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], dim=1)  # (B, T)
         if self.training and self.cfg.word_dropout > 0:
@@ -203,7 +203,8 @@ class RNNDecoder(SentenceDecoder):
         return emb
 
     def teacher_forced_hidden(self, z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
-        packed = pack_padded_sequence(self._inputs(tokens, z), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        emb = self.input_embeddings(tokens, z)  # (B, T, E[+D])
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.rnn(packed, self.init_state(z))
         return out
 

@@ -343,111 +343,27 @@ def run_sweep(
     """
     import optuna
 
-    from vae_core.corpus import encode_sentences, load_corpus
-    from vae_core.jobs import wait_for_slot
-    from vae_core.runs import load_run, read_json, write_json
-    from vae_core.train import evaluate_elbo, train
+    from vae_core.corpus import load_corpus
 
     study_name = check_study_name(study_name)
-    objectives = tuple(objectives)
-    if not objectives or any(o not in OBJECTIVES for o in objectives) or len(set(objectives)) != len(objectives):
-        raise SweepError(f"objectives must be 'nll' or 'nll,mig'; got {','.join(objectives)!r}")
-    if objectives[0] != "nll":
-        raise SweepError("the first objective must be nll")
-    if sampler not in SAMPLERS:
-        raise SweepError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
-    if sampler != "grid" and space.empty():
-        raise SweepError("the sweep varies nothing: give values (V1,V2,…) or a range (LO:HI) of a setting, "
-                         "e.g. --beta 0.1:8")
+    objectives = _check_objectives(objectives, sampler, space)
     n_cells = space.n_cells() if sampler == "grid" else None
-    if n_trials is None:
-        n_trials = n_cells or 10
-    if n_trials < 1:
-        raise SweepError(f"trials must be at least 1, got {n_trials}")
-    if n_cells is not None:
-        n_trials = min(n_trials, n_cells)
+    n_trials = _trial_budget(n_trials, n_cells)
     base_model_cfg = base_model_cfg or ModelConfig()
     base_train_cfg = base_train_cfg or TrainConfig()
     space.check(base_model_cfg, base_train_cfg, sampler)
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
-    storage_url = storage_url or default_storage(out_root)
     should_stop = should_stop or (lambda: False)
 
     corpus = load_corpus(corpus_spec, text_column, seed=base_train_cfg.seed)
     if "mig" in objectives and _factors_for(corpus, corpus.valid) is None:
         raise SweepError(f"corpus {corpus.name!r} has no factors or label columns; drop the 'mig' objective")
-
-    storage = make_storage(storage_url)
-    directions = [DIRECTIONS[o] for o in objectives]
-    probe = optuna.create_study(study_name=study_name, storage=storage, directions=directions, load_if_exists=True)
-    if [d.name.lower() for d in probe.directions] != directions:
-        raise SweepError(f"study {study_name!r} exists with other objectives ({len(probe.directions)} direction(s))")
-    attrs = probe.user_attrs
-    if attrs.get("sampler") not in (None, sampler):
-        raise SweepError(f"study {study_name!r} uses the {attrs['sampler']} sampler, not {sampler}")
-    probe.set_user_attr("sampler", sampler)
-    probe.set_user_attr("objectives", list(objectives))
-    probe.set_user_attr("target_trials", max(int(attrs.get("target_trials") or 0), n_trials))
-    probe.set_user_attr("n_cells", n_cells)
-    probe.set_user_attr("space", space.to_dict())
-    probe.set_user_attr("corpus", corpus_spec)
-    probe.set_user_attr("out_root", str(out_root))
-    n_existing = len(probe.get_trials(deepcopy=False))
-    study = optuna.load_study(study_name=study_name, storage=storage,
-                              sampler=_make_sampler(sampler, space, seed, n_existing))
+    study = _open_study(study_name, storage_url or default_storage(out_root), objectives, sampler, space, seed,
+                        {"n_cells": n_cells, "corpus": corpus_spec, "out_root": str(out_root)}, n_trials)
     target = int(study.user_attrs.get("target_trials", n_trials))
-
-    def objective(trial: optuna.Trial):
-        trials = study.get_trials(deepcopy=False)
-        retry = any(t.number == trial.number and "retry_history" in t.system_attrs for t in trials)
-        if not retry and len([t for t in _counted_trials(trials) if t.number < trial.number]) >= target:
-            # another worker took the last trial (and, for a grid, the last cell)
-            trial.set_user_attr("state", "skipped")
-            raise optuna.TrialPruned(f"the study already has {target} trials")
-        params = space.suggest(trial)
-        mcfg, tcfg = configs_with(base_model_cfg, base_train_cfg, params)
-        run_dir = _free_run_dir(out_root, study_name, trial.number)
-        trial.set_user_attr("run_dir", str(run_dir))
-        trial.set_user_attr("beta", tcfg.beta)
-        trial.set_user_attr("schedule", tcfg.schedule)
-        trial.set_user_attr("latent_dim", mcfg.latent_dim)
-        slot = wait_for_slot(run_dir, should_stop=should_stop)  # $VAE_MAX_TRAININGS holds for trials too
-        if slot is None:
-            trial.set_user_attr("state", "stopped")
-            study.stop()
-            raise optuna.TrialPruned("stopped while waiting for a training slot")
-        with slot:
-            summary = train(run_dir, corpus, mcfg, tcfg, should_stop=should_stop, device=device)
-        trial.set_user_attr("state", summary["state"])
-        if summary["state"] == "stopped":
-            study.stop()
-            raise optuna.TrialPruned("stopped")
-        if summary["state"] != "finished":
-            raise TrialFailed(f"training {summary['state']} at step {summary['step']}")
-        val = summary.get("valid") or {}
-        if not val:  # training ended without a validation pass: score the saved checkpoint
-            run = load_run(run_dir)
-            ids, _ = encode_sentences(corpus.valid.sentences, run.vocab, tcfg.max_len, tcfg.lowercase)
-            val = evaluate_elbo(run.model, ids, device="cpu", seed=tcfg.seed)
-        if not val:
-            raise TrialFailed("the valid split is empty; nothing to score")
-        record = {"nll": float(val["nll_bound"]), "elbo": float(val["elbo"]), "kl": float(val["kl"]),
-                  "recon": float(val["recon"]), "active_units": int(val.get("active_units", 0))}
-        values: list[float] = [record["nll"]]
-        if "mig" in objectives:
-            record["mig"] = _mig_of_run(run_dir, corpus, seed=seed)
-            values.append(record["mig"])
-        for k, v in record.items():
-            trial.set_user_attr(k, v)
-        try:  # the run's own summary says which sweep made it
-            summ = read_json(run_dir / "summary.json")
-            summ = summ if isinstance(summ, dict) else {}
-        except (OSError, ValueError):
-            summ = {}
-        summ["sweep"] = {"study": study_name, "trial": trial.number, "params": params, **record}
-        write_json(run_dir / "summary.json", summ)
-        return values[0] if len(values) == 1 else tuple(values)
+    trial_fn = _Trial(study, target, space, base_model_cfg, base_train_cfg, corpus, out_root, objectives, seed,
+                      device, should_stop)
 
     def enough(st: optuna.Study, _trial) -> None:
         if len(_counted_trials(st.get_trials(deepcopy=False))) >= target or should_stop():
@@ -463,9 +379,146 @@ def run_sweep(
     trials = study.get_trials(deepcopy=False)
     waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)
     if (len(_counted_trials(trials)) < target or waiting) and not should_stop():
-        study.optimize(objective, n_trials=target, callbacks=[enough, report], catch=(TrialFailed, ValueError),
+        study.optimize(trial_fn, n_trials=target, callbacks=[enough, report], catch=(TrialFailed, ValueError),
                        gc_after_trial=True)
     return study
+
+
+def _check_objectives(objectives: Sequence[str], sampler: str, space: SweepSpace) -> tuple[str, ...]:
+    """The objectives as a tuple, after checking them, the sampler and that a non-grid sweep varies something."""
+    objectives = tuple(objectives)
+    if not objectives or any(o not in OBJECTIVES for o in objectives) or len(set(objectives)) != len(objectives):
+        raise SweepError(f"objectives must be 'nll' or 'nll,mig'; got {','.join(objectives)!r}")
+    if objectives[0] != "nll":
+        raise SweepError("the first objective must be nll")
+    if sampler not in SAMPLERS:
+        raise SweepError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+    if sampler != "grid" and space.empty():
+        raise SweepError("the sweep varies nothing: give values (V1,V2,…) or a range (LO:HI) of a setting, "
+                         "e.g. --beta 0.1:8")
+    return objectives
+
+
+def _trial_budget(n_trials: int | None, n_cells: int | None) -> int:
+    """The study's total trials: as asked (default the grid size, or 10), never more than the grid's cells."""
+    if n_trials is None:
+        n_trials = n_cells or 10
+    if n_trials < 1:
+        raise SweepError(f"trials must be at least 1, got {n_trials}")
+    return min(n_trials, n_cells) if n_cells is not None else n_trials
+
+
+def _open_study(study_name: str, storage_url: str, objectives: tuple[str, ...], sampler: str, space: SweepSpace,
+                seed: int, attrs: dict[str, Any], n_trials: int):
+    """Create or join the study, refusing one made with other objectives or another sampler; record its setup."""
+    import optuna
+
+    storage = make_storage(storage_url)
+    directions = [DIRECTIONS[o] for o in objectives]
+    probe = optuna.create_study(study_name=study_name, storage=storage, directions=directions, load_if_exists=True)
+    if [d.name.lower() for d in probe.directions] != directions:
+        raise SweepError(f"study {study_name!r} exists with other objectives ({len(probe.directions)} direction(s))")
+    old = probe.user_attrs
+    if old.get("sampler") not in (None, sampler):
+        raise SweepError(f"study {study_name!r} uses the {old['sampler']} sampler, not {sampler}")
+    probe.set_user_attr("sampler", sampler)
+    probe.set_user_attr("objectives", list(objectives))
+    probe.set_user_attr("target_trials", max(int(old.get("target_trials") or 0), n_trials))
+    probe.set_user_attr("space", space.to_dict())
+    for key, value in attrs.items():
+        probe.set_user_attr(key, value)
+    n_existing = len(probe.get_trials(deepcopy=False))
+    return optuna.load_study(study_name=study_name, storage=storage,
+                             sampler=_make_sampler(sampler, space, seed, n_existing))
+
+
+@dataclass
+class _Trial:
+    """The objective of one trial: suggest settings, train a run in a training slot, score it on the valid split."""
+
+    study: Any
+    target: int
+    space: SweepSpace
+    base_model_cfg: ModelConfig
+    base_train_cfg: TrainConfig
+    corpus: Any
+    out_root: Path
+    objectives: tuple[str, ...]
+    seed: int
+    device: str
+    should_stop: Callable[[], bool]
+
+    def __call__(self, trial) -> float | tuple[float, ...]:
+        import optuna
+
+        from vae_core.jobs import wait_for_slot
+        from vae_core.train import train
+
+        if self._study_full(trial):  # another worker took the last trial (and, for a grid, the last cell)
+            trial.set_user_attr("state", "skipped")
+            raise optuna.TrialPruned(f"the study already has {self.target} trials")
+        params = self.space.suggest(trial)
+        mcfg, tcfg = configs_with(self.base_model_cfg, self.base_train_cfg, params)
+        run_dir = _free_run_dir(self.out_root, self.study.study_name, trial.number)
+        for key, value in (("run_dir", str(run_dir)), ("beta", tcfg.beta), ("schedule", tcfg.schedule),
+                           ("latent_dim", mcfg.latent_dim)):
+            trial.set_user_attr(key, value)
+        slot = wait_for_slot(run_dir, should_stop=self.should_stop)  # $VAE_MAX_TRAININGS holds for trials too
+        if slot is None:
+            trial.set_user_attr("state", "stopped")
+            self.study.stop()
+            raise optuna.TrialPruned("stopped while waiting for a training slot")
+        with slot:
+            summary = train(run_dir, self.corpus, mcfg, tcfg, should_stop=self.should_stop, device=self.device)
+        trial.set_user_attr("state", summary["state"])
+        if summary["state"] == "stopped":
+            self.study.stop()
+            raise optuna.TrialPruned("stopped")
+        if summary["state"] != "finished":
+            raise TrialFailed(f"training {summary['state']} at step {summary['step']}")
+        record = self._score(run_dir, tcfg, summary.get("valid") or {})
+        for k, v in record.items():
+            trial.set_user_attr(k, v)
+        _record_in_summary(run_dir, {"study": self.study.study_name, "trial": trial.number, "params": params,
+                                     **record})
+        values = [record[o] for o in self.objectives]
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _study_full(self, trial) -> bool:
+        trials = self.study.get_trials(deepcopy=False)
+        retry = any(t.number == trial.number and "retry_history" in t.system_attrs for t in trials)
+        return not retry and len([t for t in _counted_trials(trials) if t.number < trial.number]) >= self.target
+
+    def _score(self, run_dir: Path, tcfg: TrainConfig, val: dict) -> dict[str, float]:
+        """The trial's figures: the valid-split ELBO parts (re-measured when training logged none), and MIG."""
+        from vae_core.corpus import encode_sentences
+        from vae_core.runs import load_run
+        from vae_core.train import evaluate_elbo
+
+        if not val:  # training ended without a validation pass: score the saved checkpoint
+            run = load_run(run_dir)
+            ids, _ = encode_sentences(self.corpus.valid.sentences, run.vocab, tcfg.max_len, tcfg.lowercase)
+            val = evaluate_elbo(run.model, ids, device="cpu", seed=tcfg.seed)
+        if not val:
+            raise TrialFailed("the valid split is empty; nothing to score")
+        record = {"nll": float(val["nll_bound"]), "elbo": float(val["elbo"]), "kl": float(val["kl"]),
+                  "recon": float(val["recon"]), "active_units": int(val.get("active_units", 0))}
+        if "mig" in self.objectives:
+            record["mig"] = _mig_of_run(run_dir, self.corpus, seed=self.seed)
+        return record
+
+
+def _record_in_summary(run_dir: Path, sweep: dict[str, Any]) -> None:
+    """Add the 'sweep' block (which study and trial made the run, and its figures) to the run's summary.json."""
+    from vae_core.runs import read_json, write_json
+
+    try:
+        summary = read_json(run_dir / "summary.json")
+        summary = summary if isinstance(summary, dict) else {}
+    except (OSError, ValueError):
+        summary = {}
+    summary["sweep"] = sweep
+    write_json(run_dir / "summary.json", summary)
 
 
 class TrialFailed(RuntimeError):

@@ -142,9 +142,9 @@ def test_word_dropout_only_in_training(vocab):
     tokens, lengths = batch(vocab)
     z = torch.zeros(len(TOY), 4)
     m.train()
-    inputs_train = m.decoder._inputs(tokens, z)
+    inputs_train = m.decoder.input_embeddings(tokens, z)
     m.eval()
-    inputs_eval = m.decoder._inputs(tokens, z)
+    inputs_eval = m.decoder.input_embeddings(tokens, z)
     assert not torch.equal(inputs_train, inputs_eval)
 
 
