@@ -26,5 +26,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Retrain every shipped model in models/ from its recipe and rewrite the cards (hours on a CPU; overwrites models/).
 models: $(STAMP)
-	bash scripts/train_shipped_models.sh
+	$(PY) scripts/shipped_models.py
+
+# The benchmarks that need no external data (no PTB copy, no browser), each printing JSON.
+# benchmarks/ptb_quality.py and train_speed.py on PTB, and browser_latency.py, are run by hand (see their docstrings).
+BENCH_SIZES ?= 10000,100000
+bench: $(STAMP)
+	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/map_latency.py
+	$(PY) benchmarks/train_speed.py --data synthetic
+	$(PY) benchmarks/corpus_scale.py --sizes $(BENCH_SIZES)

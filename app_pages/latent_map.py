@@ -9,7 +9,7 @@ import streamlit as st
 
 from ui import analysis, loaders, map_figures, selection, widgets
 from ui.textdiff import escape
-from vae_core import encodings, explore, map_cache, subsets
+from vae_core import explore, map_cache, subset_encodings, subsets
 from vae_core.config import DecodeConfig
 from vae_core.latent import INTERPOLATION_METHODS
 from vae_core.projection import knn_place
@@ -224,7 +224,7 @@ st.caption(
 
 # --------------------------------------------------------------------------- colour and search
 
-options = encodings.color_options(subset, dim)
+options = subset_encodings.color_options(subset, dim)
 if st.session_state.get("w_map_color") not in options:
     st.session_state["w_map_color"] = options[0]
 c1, c2 = st.columns([1, 2])
@@ -347,7 +347,7 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
         pairs = [(int(i), float(d)) for i, d in zip(idx[0], dist[0], strict=True) if int(i) != nn_query_row]
         pairs = pairs[: int(k)]
         nn_rows = [i for i, _ in pairs]
-        nn_table = encodings.rows_frame(subset, enc, coords, nn_rows)
+        nn_table = subset_encodings.rows_frame(subset, enc, coords, nn_rows)
         nn_table.insert(1, "distance", [d for _, d in pairs])
         st.caption(
             f"Neighbours by {metric} distance between posterior means ({dim}-D), not on the map: "
@@ -357,9 +357,10 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
 
 # --------------------------------------------------------------------------- the map
 
-kind, values, categories = encodings.color_values(color_choice, subset, enc)
+kind, values, categories = subset_encodings.color_values(color_choice, subset, enc)
 color = map_figures.ColorSpec(
-    color_choice, kind, values, categories, map_figures.BOOL_COLORS if color_choice == encodings.COLOR_RECON else {}
+    color_choice, kind, values, categories,
+    map_figures.BOOL_COLORS if color_choice == subset_encodings.COLOR_RECON else {},
 )
 hover = analysis.hover_texts(run, subset, enc)
 fig = map_figures.map_figure(
@@ -384,7 +385,7 @@ if proj.n_components == 3:
     st.caption("Drag to rotate. Box and lasso selection need a 2-D map; in 3-D, click a point to list it.")
 if rows:
     st.subheader(f"Selected: {len(rows):,} sentence(s)")
-    table = encodings.rows_frame(subset, enc, coords, rows)
+    table = subset_encodings.rows_frame(subset, enc, coords, rows)
     st.dataframe(table, hide_index=True, key="w_map_selection_table")
     widgets.csv_download(
         table, f"latent-map-selection-{run.name}.csv", "Download the selection (CSV)", key="w_map_selection_csv"
@@ -393,7 +394,7 @@ else:
     st.caption("Select points with the box or lasso tool (top right of the chart) to list their sentences here.")
 if matches:
     with st.expander(f"Search matches ({len(matches):,})"):
-        match_table = encodings.rows_frame(subset, enc, coords, matches)
+        match_table = subset_encodings.rows_frame(subset, enc, coords, matches)
         st.dataframe(match_table, hide_index=True, key="w_map_match_table")
         widgets.csv_download(
             match_table, f"latent-map-search-{run.name}.csv", "Download the matches (CSV)", key="w_map_match_csv"

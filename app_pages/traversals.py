@@ -13,8 +13,8 @@ from ui import figures, loaders, state, widgets
 from ui.textdiff import escape, mark_changes
 from vae_core import explore
 from vae_core.evaluate import N_TRAVERSAL_BASES as N_BASES  # sentences traversed by "across many sentences"
-from vae_core.factor_analysis import summarise_traversals
 from vae_core.synthetic import FACTORS, parse
+from vae_core.validity import summarise_traversals
 
 run = loaders.require_run()
 widgets.inject_css()

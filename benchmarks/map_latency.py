@@ -3,7 +3,7 @@
 Adds a `latent_map` measurement to benchmarks/latency.py (same run selection, same JSON report):
 
 - first map, as the app does it in a fresh process: encode the sentences and greedily decode their
-  reconstructions (`vae_core.encodings.encode_and_reconstruct`, saved to disk), `import umap`, fit UMAP
+  reconstructions (`vae_core.subset_encodings.encode_and_reconstruct`, saved to disk), `import umap`, fit UMAP
   (n_epochs=200) and write the disk cache (`vae_core.projection.cached_projection`);
 - re-open: the same map and encodings from the disk caches (a new server process), and from the
   per-process memory cache (a page re-opened or a colour switched);
@@ -41,9 +41,9 @@ def measure_latent_map(ctx: latency.Context) -> dict:
 
     from ui import map_figures
     from vae_core.encoding import posterior_means
-    from vae_core.encodings import encode_and_reconstruct, load_encoded, save_encoded
     from vae_core.map_cache import ProjectionStore, map_key
     from vae_core.projection import cached_projection
+    from vae_core.subset_encodings import encode_and_reconstruct, load_encoded, save_encoded
     from vae_core.subsets import content_id
 
     run, sentences = ctx.run, ctx.sentences

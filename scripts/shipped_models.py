@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -110,6 +111,8 @@ def main() -> None:
         seconds = run(cmd)
         for f in ("optimizer.safetensors", "trainer.json", "best.safetensors", "train.log"):
             (out / f).unlink(missing_ok=True)
+        for d in ("checkpoint", "checkpoint.prev"):  # what resume needs; a shipped run is only loaded
+            shutil.rmtree(out / d, ignore_errors=True)
         meta = {"command": "python -m vae_core train " + " ".join(cmd[4:]), "train_seconds": round(seconds),
                 "machine": os.environ.get("MACHINE_NOTE", _machine(bool(device)))}
         (out / "recipe.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -2,7 +2,7 @@
 
 Streamlit glue only: each function is an `st.cache_*` wrapper (or a widget) over vae_core — subsets of
 sentences and their label rules (`vae_core.subsets`), encodings with greedy reconstructions and their disk
-cache (`vae_core.encodings`), per-dimension statistics (`vae_core.explore`), disentanglement reports,
+cache (`vae_core.subset_encodings`), per-dimension statistics (`vae_core.explore`), disentanglement reports,
 generation-side analyses and fitted maps (`vae_core.map_cache`). Everything is cached per process, keyed by
 the run's path, the weights' mtime and the subset's content hash (`subset_id`).
 """
@@ -19,13 +19,13 @@ import streamlit as st
 
 from ui import loaders
 from ui.textdiff import escape
-from vae_core import comparison, encodings, explore, map_cache, subsets
+from vae_core import comparison, explore, map_cache, subset_encodings, subsets
 from vae_core.corpus import TEXT_COLUMN_GUESSES, Corpus, CorpusError, TextSet, parse_text
-from vae_core.encodings import Encoded
 from vae_core.evaluate import N_PRIOR_SAMPLES, N_TRAVERSAL_BASES
 from vae_core.explore import LatentStats
 from vae_core.projection import Projection
 from vae_core.runs import Run, read_summary
+from vae_core.subset_encodings import Encoded
 from vae_core.subsets import MAX_LABEL_VALUES, Subset
 
 MAP_CAP = 5000  # default number of sentences on a map: UMAP of 5,000 points fits in ~10-20 s on 2 cores
@@ -117,11 +117,11 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _encoded_cached(path: str, mtime: float, subset_id: str, _sentences: tuple[str, ...]) -> Encoded:
-    return encodings.cached_encoding(loaders.load_run_cached(path, mtime), subset_id, _sentences)[0]
+    return subset_encodings.cached_encoding(loaders.load_run_cached(path, mtime), subset_id, _sentences)[0]
 
 
 def encode_subset(run: Run, subset: Subset) -> Encoded:
-    """encodings.encode_and_reconstruct, cached per (run path, weights mtime, subset_id) in memory and on disk."""
+    """encode_and_reconstruct, cached per (run path, weights mtime, subset_id) in memory and on disk."""
     return _encoded_cached(str(run.path), _mtime(run), subset.subset_id, subset.sentences)
 
 

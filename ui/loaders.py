@@ -126,7 +126,11 @@ def corpus_for_run(run: Run) -> Corpus | None:
     spec, text_column = corpus_spec(run)
     if not spec or (spec == "ptb" and not _ptb_present()):
         return None
+    from vae_core.corpus import check_run_corpus_spec
+    from vae_core.jobs import data_dirs
+
     try:
+        check_run_corpus_spec(spec, run.path, data_dirs())  # a run's file may not point outside the data folders
         return load_corpus_cached(spec, text_column, int(run.train_config.seed))
     except (CorpusError, OSError, ValueError):
         return None

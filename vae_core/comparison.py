@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from vae_core.encodings import Encoded
 from vae_core.explore import latent_stats_of
+from vae_core.subset_encodings import Encoded
 from vae_core.subsets import Subset, label_factors
 from vae_core.summary import Evaluation, Summary, finite_number
 

@@ -1,6 +1,6 @@
 """Corpora: readers of corpus files, splits, named corpora, where a run's corpus may be read, and batching.
 
-The data types (TextSet, Corpus, SPLITS) live in `textset`; they are re-exported here. This module is
+The data types (TextSet, Corpus, SPLITS) live in `textset`; Corpus and TextSet are re-exported here. This module is
 the one home of "sentences -> token ids" (`encode_sentences`) and of "token ids -> padded batch" (`collate`).
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from vae_core import synthetic
-from vae_core.text import PAD_ID, Vocab, sentence_tokens, tokenize
-from vae_core.textset import SPLITS, Corpus, TextSet
+from vae_core.text import PAD_ID, Vocab, sentence_tokens
+from vae_core.textset import Corpus, TextSet
 
 # --------------------------------------------------------------------------- reading files
 
@@ -118,6 +118,9 @@ def parse_text(
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise CorpusError(f"{source} line {n} is not valid JSON: {e.msg}") from e
+            except RecursionError as e:  # "[[[[…" or {"a": {"a": …}}: no corpus record nests that deep
+                raise CorpusError(f"{source} line {n} is nested too deeply to be a corpus record "
+                                  "(one flat JSON object a line is expected)") from e
             if not isinstance(obj, dict):
                 raise CorpusError(f"{source} line {n} is not a JSON object")
             _check_columns(len(obj), source, f"line {n}")
@@ -195,20 +198,29 @@ def read_file(path: str | os.PathLike, text_column: str | None = None,
 # --------------------------------------------------------------------------- splits
 
 
-def split_deterministic(
-    data: TextSet, valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0
-) -> tuple[TextSet, TextSet, TextSet]:
-    """Shuffle with a fixed seed and cut into train/valid/test (each non-empty when possible)."""
-    n = len(data)
+def split_marks(n: int, seed: int = 0, valid_fraction: float = 0.05,
+                test_fraction: float = 0.05) -> np.ndarray:
+    """(n,) uint8: 0 train, 1 valid, 2 test; the deterministic cut of every corpus read from files.
+
+    Valid and test take max(1, round(n · fraction)) sentences each of a permutation by `seed`.
+    """
     if n < 3:
         raise CorpusError(f"a corpus needs at least 3 sentences to split; this one has {n}")
     perm = np.random.default_rng(seed).permutation(n)
     n_valid = max(1, int(round(n * valid_fraction)))
     n_test = max(1, int(round(n * test_fraction)))
-    valid = perm[:n_valid]
-    test = perm[n_valid:n_valid + n_test]
-    train = perm[n_valid + n_test:]
-    return data.select(sorted(train)), data.select(sorted(valid)), data.select(sorted(test))
+    marks = np.zeros(n, dtype=np.uint8)
+    marks[perm[:n_valid]] = 1
+    marks[perm[n_valid:n_valid + n_test]] = 2
+    return marks
+
+
+def split_deterministic(
+    data: TextSet, valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0
+) -> tuple[TextSet, TextSet, TextSet]:
+    """Cut into train/valid/test by `split_marks` (each split keeps file order)."""
+    marks = split_marks(len(data), seed, valid_fraction, test_fraction)
+    return tuple(data.select(np.flatnonzero(marks == k).tolist()) for k in range(3))  # type: ignore[return-value]
 
 
 def _find_split_files(directory: Path) -> dict[str, Path] | None:
@@ -324,6 +336,36 @@ def load_corpus(spec: str, text_column: str | None = None, seed: int = 0) -> Cor
     return load_path(spec, text_column, seed)
 
 
+NAMED_CORPORA = ("synthetic", "ptb")
+
+
+def check_run_corpus_spec(spec: str, run_dir: str | os.PathLike, allowed_dirs: Sequence[str | os.PathLike]) -> str:
+    """`spec` as a run's config.json gives it, if a run file may point there; else CorpusError.
+
+    A run directory may come from someone else, so its corpus spec may only be a named corpus
+    ("synthetic", "ptb"), a path inside the run directory itself, or a path inside one of
+    `allowed_dirs` (the app passes `jobs.data_dirs()`). Symlinks are followed before the check.
+    """
+    if not isinstance(spec, str) or not spec:
+        raise CorpusError("the run records no corpus")
+    if spec in NAMED_CORPORA:
+        return spec
+    if "\x00" in spec:
+        raise CorpusError("the run's corpus path contains a NUL character")
+    try:
+        p = Path(spec).expanduser().resolve()
+        folders = [Path(run_dir).resolve(), *(Path(d).expanduser().resolve() for d in allowed_dirs)]
+    except (OSError, RuntimeError) as e:
+        raise CorpusError(f"the run's corpus path {spec!r} cannot be resolved ({e})") from e
+    if not any(p == d or p.is_relative_to(d) for d in folders):
+        raise CorpusError(
+            f"the run's corpus {p} lies outside the run directory and the data folders "
+            f"({', '.join(str(d) for d in folders[1:]) or 'none configured'}); copy it into one of them "
+            "or set VAE_DATA_DIRS"
+        )
+    return spec
+
+
 # --------------------------------------------------------------------------- token ids and batches
 
 
@@ -338,9 +380,8 @@ def encode_sentences(
     out: list[list[int]] = []
     cut = 0
     for s in sentences:
-        toks = sentence_tokens(s, lowercase, max_len)
-        if max_len is not None and len(toks) == max_len and len(tokenize(s, lowercase)) > max_len:
-            cut += 1
+        toks, was_cut = sentence_tokens(s, lowercase, max_len)
+        cut += was_cut
         out.append(vocab.encode(toks))
     return out, cut
 
@@ -348,26 +389,48 @@ def encode_sentences(
 def bucket_batches(
     lengths: Sequence[int], batch_size: int, seed: int | None = None, bucket_factor: int = 50
 ) -> list[list[int]]:
-    """Indices grouped into batches of similar length (less padding, fewer wasted RNN steps).
+    """Indices grouped into batches of similar length (less padding, fewer wasted RNN steps): `BatchPlan` as lists.
 
     With a seed: shuffle, sort within chunks of `bucket_factor` batches by length, cut into
     batches, shuffle the batches. Without: sort everything by length (deterministic eval order).
     """
-    n = len(lengths)
-    lengths_arr = np.asarray(lengths)
-    if seed is None:
-        order = np.argsort(lengths_arr, kind="stable")
-        return [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
-    chunk = batch_size * bucket_factor
-    batches: list[list[int]] = []
-    for start in range(0, n, chunk):
-        part = perm[start:start + chunk]
-        part = part[np.argsort(lengths_arr[part], kind="stable")]
-        batches.extend(part[i:i + batch_size].tolist() for i in range(0, len(part), batch_size))
-    order = rng.permutation(len(batches))
-    return [batches[i] for i in order]
+    plan = BatchPlan(np.asarray(lengths, dtype=np.int64), batch_size, seed, bucket_factor)
+    return [plan[j].tolist() for j in range(len(plan))]
+
+
+class BatchPlan:
+    """Length-bucketed batches of sentence indices, held as two numpy arrays (see `bucket_batches`).
+
+    `plan[j]` is the j-th batch's sentence indices (an int64 array); memory is about 8 bytes per
+    sentence instead of a Python list of ints. `min_size` drops batches smaller than it (DDP).
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int | None, bucket_factor: int = 50,
+                 min_size: int = 1) -> None:
+        lengths = np.asarray(lengths)
+        n = len(lengths)
+        self.batch_size = batch_size
+        if seed is None:
+            self.indices = np.argsort(lengths, kind="stable")
+            order = np.arange(-(-n // batch_size))
+        else:
+            rng = np.random.default_rng(seed)
+            perm = rng.permutation(n)
+            chunk = batch_size * bucket_factor
+            for start in range(0, n, chunk):  # sort by length inside each chunk, in place
+                part = perm[start:start + chunk]
+                perm[start:start + chunk] = part[np.argsort(lengths[part], kind="stable")]
+            self.indices = perm
+            order = rng.permutation(-(-n // batch_size))
+        sizes = np.minimum(batch_size, n - order * batch_size)
+        self.order = order[sizes >= min_size]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        k = int(self.order[j])
+        return self.indices[k * self.batch_size:(k + 1) * self.batch_size]
 
 
 def collate(ids: Sequence[Sequence[int]]):

@@ -6,34 +6,18 @@ from collections.abc import Sequence
 
 import torch
 
+from vae_core.corpus import collate
 from vae_core.model import SentenceVAE
-from vae_core.text import PAD_ID, Vocab, tokenize
+from vae_core.text import Vocab, sentence_tokens
 
 
 def sentence_ids(
     vocab: Vocab, sentences: Sequence[str], lowercase: bool = False, max_len: int | None = None
 ) -> tuple[list[list[int]], list[list[str]]]:
-    """Token ids of each sentence with <eos> appended (an empty sentence is just <eos>), and its OOV words.
-
-    Words beyond `max_len` are cut (None = keep all). OOV words become <unk> in the ids.
-    """
-    ids: list[list[int]] = []
-    oov: list[list[str]] = []
-    for s in sentences:
-        toks = tokenize(s, lowercase)
-        if max_len is not None:
-            toks = toks[:max_len]
-        oov.append(vocab.oov(toks))
-        ids.append(vocab.encode(toks))
-    return ids, oov
-
-
-def _pad(ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(b, T) LongTensor padded with <pad>=0 and lengths (b,), built with one tensor call."""
-    lengths = [len(x) for x in ids]
-    width = max(lengths)
-    rows = [list(x) + [PAD_ID] * (width - len(x)) for x in ids]
-    return torch.tensor(rows, dtype=torch.long), torch.tensor(lengths, dtype=torch.long)
+    """Token ids of each sentence, as `corpus.encode_sentences` gives them (<eos> appended, cut to max_len words,
+    None = all), and the words of each that the vocabulary does not know (they are <unk> in the ids)."""
+    tokens = [sentence_tokens(s, lowercase, max_len)[0] for s in sentences]  # tokenised once for both
+    return [vocab.encode(t) for t in tokens], [vocab.oov(t) for t in tokens]
 
 
 def posterior_params(
@@ -56,7 +40,7 @@ def posterior_params(
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            tokens, lengths = _pad([ids[i] for i in idx])  # (b, T), (b,)
+            tokens, lengths = collate([ids[i] for i in idx])  # (b, T), (b,)
             m, lv = model.encode(tokens.to(param.device), lengths)  # (b, D) each
             where = torch.tensor(idx, dtype=torch.long)
             mu[where] = m.cpu()

@@ -2,7 +2,7 @@
 
 What `python -m vae_core eval` calls: model-quality figures (`metrics.evaluate_model`), then
 disentanglement against label columns (`disentanglement.disentanglement_report`), then, on the
-built-in corpus, generation-side analysis (`factor_analysis`).
+built-in corpus, generation-side analysis (`validity`).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _evaluate_run(
         timing["disentanglement_s"] = time.perf_counter() - t0
 
     if corpus.name == "synthetic" and tuple(corpus.factors):
-        from vae_core.factor_analysis import interpolation_validity, prior_sample_validity, traversal_factor_effects
+        from vae_core.validity import interpolation_validity, prior_sample_validity, traversal_factor_effects
 
         t0 = time.perf_counter()
         result["prior_samples"] = prior_sample_validity(model, vocab, n=N_PRIOR_SAMPLES, seed=seed)

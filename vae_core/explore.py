@@ -112,8 +112,8 @@ def prior_codes(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
 def traversal_effects(
     run: Run, base_codes: np.ndarray, dims: Sequence[int], values: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """factor_analysis.traversal_factor_effects from base codes (M, D) along `dims` (values (V,) or the default)."""
-    from vae_core.factor_analysis import traversal_factor_effects
+    """validity.traversal_factor_effects from base codes (M, D) along `dims` (values (V,) or the default)."""
+    from vae_core.validity import traversal_factor_effects
 
     base = torch.from_numpy(np.array(base_codes, dtype=np.float32))
     vals = None if values is None else torch.from_numpy(np.array(values, dtype=np.float32))
@@ -122,8 +122,8 @@ def traversal_effects(
 
 
 def prior_validity(run: Run, n: int, seed: int = 0) -> dict[str, Any]:
-    """factor_analysis.prior_sample_validity of n prior samples (greedy decodes parsed as corpus sentences)."""
-    from vae_core.factor_analysis import prior_sample_validity
+    """validity.prior_sample_validity of n prior samples (greedy decodes parsed as corpus sentences)."""
+    from vae_core.validity import prior_sample_validity
 
     with torch.inference_mode():
         return prior_sample_validity(run.model, run.vocab, n=n, seed=seed)

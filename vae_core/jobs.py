@@ -32,9 +32,11 @@ from vae_core.config import ModelConfig, TrainConfig, to_dict
 from vae_core.corpus import MAX_COLUMNS, CorpusError, TextSet, cache_dir, parse_text
 from vae_core.runs import (
     ProcessIdentity,
-    clean_metric,
+    RunError,
+    check_inside,
     effective_state,
     identity_matches,
+    metric_records,
     pid_alive,
     process_identity,
     read_status,
@@ -638,16 +640,20 @@ def stop_training(run_dir: str | os.PathLike, timeout: float = 15.0) -> str:
 # ----------------------------------------------------------------------------- progress
 
 
+def _read_tail(path: Path, max_bytes: int) -> tuple[bytes, int]:
+    """The last `max_bytes` of a run file and the file's size; OSError, or RunError for a link out of its folder."""
+    with open(check_inside(path), "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - max_bytes))
+        return f.read(), size
+
+
 def log_tail(path: str | os.PathLike, lines: int = 20, max_bytes: int = 16384) -> str:
-    """The last lines of a log file ('' if missing)."""
-    p = Path(path)
+    """The last lines of a log file ('' if missing, or a link to a file outside its folder)."""
     try:
-        with open(p, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
+        data, _ = _read_tail(Path(path), max_bytes)
+    except (OSError, RunError):
         return ""
     text = data.decode("utf-8", "replace").replace("\r", "\n")
     return "\n".join([ln for ln in text.splitlines() if ln.strip()][-lines:])
@@ -656,26 +662,13 @@ def log_tail(path: str | os.PathLike, lines: int = 20, max_bytes: int = 16384) -
 def _tail_records(path: Path, max_bytes: int = 65536) -> list[dict]:
     """Well-typed records at the end of metrics.jsonl (runs.clean_metric); a half-written last line is skipped."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
+        data, size = _read_tail(path, max_bytes)
+    except (OSError, RunError):  # a link out of the run directory is not followed
         return []
     lines = data.decode("utf-8", "replace").splitlines()
     if size > max_bytes and lines:
         lines = lines[1:]  # the first line is probably cut
-    out = []
-    for line in lines:
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            continue
-        rec = clean_metric(obj)
-        if rec is not None:
-            out.append(rec)
-    return out
+    return metric_records(lines)
 
 
 def _looks_failed(log: str) -> bool:

@@ -1,7 +1,7 @@
 """Fitted maps (projections) of a run's codes: a per-process store in front of the run's disk cache.
 
 `map_projection` looks a map up in a `ProjectionStore` (memory, LRU), then on disk
-(`<run>/cache/projections/<key>.npz`, see encodings.run_cache_dir), and only then fits it
+(`<run>/cache/projections/<key>.npz`, see subset_encodings.run_cache_dir), and only then fits it
 (`projection.cached_projection`); two threads asking for the same map at once fit it once.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from vae_core.corpus import cache_dir
-from vae_core.encodings import run_cache_dir, run_id
 from vae_core.projection import Projection, cached_projection, projection_key
+from vae_core.subset_encodings import run_cache_dir, run_id
 
 
 class ProjectionStore:
@@ -49,7 +49,7 @@ class ProjectionStore:
 
 
 def projection_cache_dir(run_path: Path | str) -> Path:
-    """Where a run's projections are cached (see encodings.run_cache_dir)."""
+    """Where a run's projections are cached (see subset_encodings.run_cache_dir)."""
     return run_cache_dir(run_path, "projections")
 
 

@@ -4,19 +4,27 @@
 <run>/vocab.json          the vocabulary
 <run>/model.safetensors   weights of the last good checkpoint (what load_run opens by default)
 <run>/best.safetensors    weights with the best validation ELBO so far
-<run>/optimizer.safetensors + trainer.json   what resume needs (optimizer moments, step, epoch)
+<run>/checkpoint/          what resume needs, as one atomic unit: weights, optimizer, RNG, trainer state,
+                          manifest (vae_core.checkpoint); checkpoint.prev/ the one before, the fallback
+                          (runs from before it hold optimizer.safetensors + trainer.json, which still resume)
 <run>/metrics.jsonl       one JSON object a line
 <run>/summary.json        final evaluation
 <run>/status.json         running / finished / failed / stopped, pid, timestamps
+
+A run directory may come from someone else, so its files are untrusted input: a run file that is a
+symlink to somewhere outside its folder is never read (`check_inside`), weights must hold finite numbers
+and match the content hash and vocabulary hash recorded in their safetensors header when saved
+(`save_tensors`, checked by `load_run`; runs saved before the hashes existed load unchecked).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +36,7 @@ from safetensors.torch import save_file
 from vae_core import __version__
 from vae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
 from vae_core.model import MAX_PARAMS, SentenceVAE, parameter_count
-from vae_core.summary import Summary
+from vae_core.summary import Summary, finite_number, whole_number
 from vae_core.text import Vocab
 
 FORMAT_VERSION = 1
@@ -62,8 +70,23 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(Path(path), json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8"))
 
 
-def read_json(path: Path) -> Any:
+def check_inside(path: Path) -> Path:
+    """`path` itself, if its real location (symlinks followed) is inside its own folder; else RunError.
+
+    A run file that links to /etc/passwd or another user's file must not be a way to read the machine.
+    """
     path = Path(path)
+    try:
+        inside = path.resolve().is_relative_to(path.parent.resolve())
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise RunError(f"{path.name} cannot be resolved ({e})") from e
+    if not inside:
+        raise RunError(f"{path.name} is a link to a file outside its folder; run files must lie in the run directory")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    path = check_inside(Path(path))
     if path.stat().st_size > MAX_JSON_BYTES:
         raise RunError(f"{path.name} is too large to be a run file")
     try:
@@ -74,13 +97,45 @@ def read_json(path: Path) -> Any:
         raise RunError(f"{path.name} is not a run file (nested too deeply)") from e
 
 
+TENSORS_SHA_KEY = "vae_core.tensors_sha256"  # safetensors metadata: tensors_sha256 of the file's tensors
+VOCAB_SHA_KEY = "vae_core.vocab_sha256"  # ... and Vocab.sha256 of the run's vocab.json when it was saved
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over each tensor's name, dtype, shape and bytes, in name order (tensors of any shape, CPU)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _vocab_sha(run_dir: Path) -> str | None:
+    """Vocab.sha256 of run_dir/vocab.json, or None when there is none (or it is not a vocabulary)."""
+    p = Path(run_dir) / "vocab.json"
+    try:
+        return Vocab.from_json(check_inside(p).read_text(encoding="utf-8")).sha256() if p.is_file() else None
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    """safetensors file written atomically (tensors made contiguous, on CPU)."""
+    """safetensors file written atomically (tensors made contiguous, on CPU), carrying its own hashes.
+
+    The header's metadata records `tensors_sha256` of the tensors and, when the folder holds a
+    vocab.json (a run directory), that vocabulary's sha256: `load_run` refuses weights whose bytes
+    changed or whose vocabulary was replaced (e.g. the same words shuffled).
+    """
     path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {**(metadata or {}), TENSORS_SHA_KEY: tensors_sha256(tensors)}
+    if (vocab_sha := _vocab_sha(path.parent)) is not None:
+        meta[VOCAB_SHA_KEY] = vocab_sha
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        save_file(tensors, tmp, metadata=meta)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -135,19 +190,28 @@ def read_metrics(path: Path) -> list[dict]:
         path = path / "metrics.jsonl"
     if not path.is_file():
         return []
-    out = []
+    try:
+        check_inside(path)
+    except RunError:
+        return []
     with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
-                continue
-            rec = clean_metric(obj)
-            if rec is not None:
-                out.append(rec)
+        return metric_records(f)
+
+
+def metric_records(lines: Iterable[str]) -> list[dict]:
+    """The well-typed records (clean_metric) among lines of metrics.jsonl; blank, cut or ill-typed lines skipped."""
+    out = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        rec = clean_metric(obj)
+        if rec is not None:
+            out.append(rec)
     return out
 
 
@@ -226,36 +290,26 @@ class Status:
         return None if self.pid is None else ProcessIdentity(self.pid, self.proc_start, self.boot_id)
 
 
-def _int_or_none(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def _float_or_none(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
-
-
 def _status_from_dict(d: dict) -> Status:
     args = d.get("args")
     state = d.get("state")
     return Status(
         state=state if isinstance(state, str) and state in STATES else "unknown",
-        pid=(pid if (pid := _int_or_none(d.get("pid"))) is not None and pid > 0 else None),
-        proc_start=_int_or_none(d.get("proc_start")),
+        pid=(pid if (pid := whole_number(d.get("pid"))) is not None and pid > 0 else None),
+        proc_start=whole_number(d.get("proc_start")),
         boot_id=d["boot_id"] if isinstance(d.get("boot_id"), str) else None,
-        started=_float_or_none(d.get("started")),
-        updated=_float_or_none(d.get("updated")),
-        ended=_float_or_none(d.get("ended")),
-        queued_at=_float_or_none(d.get("queued_at")),
-        step=_int_or_none(d.get("step")),
-        total_steps=_int_or_none(d.get("total_steps")),
+        started=finite_number(d.get("started")),
+        updated=finite_number(d.get("updated")),
+        ended=finite_number(d.get("ended")),
+        queued_at=finite_number(d.get("queued_at")),
+        step=whole_number(d.get("step")),
+        total_steps=whole_number(d.get("total_steps")),
         message=d["message"] if isinstance(d.get("message"), str) else "",
         stop_requested=d.get("stop_requested") is True,
         args=tuple(args) if isinstance(args, list) and all(isinstance(a, str) for a in args) else (),
-        limit=_int_or_none(d.get("limit")),
+        limit=whole_number(d.get("limit")),
         device=d["device"] if isinstance(d.get("device"), str) else "",
-        world_size=_int_or_none(d.get("world_size")),
+        world_size=whole_number(d.get("world_size")),
         amp=d["amp"] if isinstance(d.get("amp"), str) else "",
     )
 
@@ -389,7 +443,9 @@ class Run:
 
     @property
     def corpus_spec(self) -> str:
-        return str(self.config.get("corpus", {}).get("spec", ""))
+        """The corpus spec config.json records ('' when none; read_config checked its type)."""
+        corpus = self.config.get("corpus")
+        return str(corpus.get("spec") or "") if isinstance(corpus, dict) else ""
 
 
 def is_run_dir(path: Path) -> bool:
@@ -422,7 +478,26 @@ def read_config(run_dir: Path) -> tuple[dict, ModelConfig, TrainConfig]:
         tcfg = from_dict(TrainConfig, cfg.get("train", {}))
     except (TypeError, ValueError) as e:
         raise RunError(f"run {run_dir.name} has an invalid config: {e}") from e
+    _check_corpus_entry(run_dir.name, cfg.get("corpus"))
     return cfg, mcfg, tcfg
+
+
+def _check_corpus_entry(name: str, corpus: Any) -> None:
+    """config.json's "corpus" (optional): an object with a string spec, a string or null text_column, a list of
+    string factors; RunError otherwise."""
+    if corpus is None:
+        return
+    if not isinstance(corpus, dict):
+        raise RunError(f'run {name}: config.json "corpus" must be an object such as {{"spec": "synthetic"}}, '
+                       f"not a {type(corpus).__name__}")
+    for key in ("spec", "name"):
+        if key in corpus and not isinstance(corpus[key], str):
+            raise RunError(f'run {name}: config.json "corpus.{key}" must be a string')
+    if corpus.get("text_column") is not None and not isinstance(corpus["text_column"], str):
+        raise RunError(f'run {name}: config.json "corpus.text_column" must be a string or null')
+    factors = corpus.get("factors", [])
+    if not isinstance(factors, list) or not all(isinstance(f, str) for f in factors):
+        raise RunError(f'run {name}: config.json "corpus.factors" must be a list of strings')
 
 
 def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | torch.device = "cpu") -> Run:
@@ -437,6 +512,11 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
     missing = [f for f in REQUIRED if not (run_dir / f).is_file()]
     if missing:
         raise RunError(f"run {run_dir.name} is incomplete: missing {', '.join(missing)}")
+    for f in REQUIRED:
+        try:
+            check_inside(run_dir / f)
+        except RunError as e:
+            raise RunError(f"run {run_dir.name}: {e}") from e
     cfg, mcfg, tcfg = read_config(run_dir)
     try:
         if (run_dir / "vocab.json").stat().st_size > MAX_JSON_BYTES:
@@ -454,6 +534,10 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
     weights = run_dir / ("best.safetensors" if checkpoint == "best" else "model.safetensors")
     if not weights.is_file():
         raise RunError(f"run {run_dir.name} has no {weights.name}")
+    try:
+        check_inside(weights)
+    except RunError as e:
+        raise RunError(f"run {run_dir.name}: {e}") from e
     # Check names and shapes from the header before building anything.
     expected = _expected_shapes(mcfg)
     try:
@@ -473,12 +557,14 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
                         f"run {run_dir.name}: weight {k} has shape {shape}, the config needs {expected[k]}"
                     )
             state = {k: f.get_tensor(k) for k in keys}
+            recorded = f.metadata() or {}
     except SafetensorError as e:
         raise RunError(f"run {run_dir.name}: {weights.name} is corrupted or truncated ({e})") from e
     except (OSError, ValueError) as e:
         if isinstance(e, RunError):
             raise
         raise RunError(f"run {run_dir.name}: cannot read {weights.name} ({e})") from e
+    _check_weights(run_dir.name, weights.name, state, recorded, vocab)
     model = SentenceVAE(mcfg)
     model.load_state_dict(state)
     model.to(device).eval()
@@ -492,6 +578,26 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
         except RunError:
             summary = {}
     return Run(run_dir, model, vocab, mcfg, tcfg, cfg, summary)
+
+
+def _check_weights(run: str, file: str, state: Mapping[str, torch.Tensor], recorded: Mapping[str, str],
+                   vocab: Vocab) -> None:
+    """Refuse (RunError) weights that are not finite, whose bytes differ from the hash recorded at save, or
+    that were saved with another vocabulary. Files without recorded hashes (older runs) skip those two checks."""
+    for name in sorted(state):
+        t = state[name]
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise RunError(f"run {run}: {file} holds {bad:,} NaN or infinite values in {name}; the weights are "
+                           "corrupt (or were saved after training diverged): retrain or restore the file")
+    want = recorded.get(TENSORS_SHA_KEY)
+    if want is not None and tensors_sha256(state) != want:
+        raise RunError(f"run {run}: {file} does not match the content hash recorded when it was saved "
+                       "(the file was modified or damaged); restore it from a copy or retrain")
+    want = recorded.get(VOCAB_SHA_KEY)
+    if want is not None and vocab.sha256() != want:
+        raise RunError(f"run {run}: vocab.json is not the vocabulary {file} was trained with (its words or their "
+                       "order changed); restore the run's own vocab.json")
 
 
 def _expected_shapes(mcfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -117,7 +117,7 @@ class DisentanglementFigures:
 
 @dataclass(frozen=True, slots=True)
 class PriorValidity:
-    """Prior samples decoded and parsed (factor_analysis.prior_sample_validity): shares of the n samples."""
+    """Prior samples decoded and parsed (validity.prior_sample_validity): shares of the n samples."""
 
     n: int | None = None
     validity: float | None = None  # valid sentences of the corpus

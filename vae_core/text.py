@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -36,10 +37,13 @@ def tokenize(text: str, lowercase: bool = False) -> list[str]:
     return tokens
 
 
-def sentence_tokens(text: str, lowercase: bool = False, max_len: int | None = None) -> list[str]:
-    """The tokens a run sees of one sentence: `tokenize(text, lowercase)` cut to max_len words (None: all)."""
+def sentence_tokens(text: str, lowercase: bool = False, max_len: int | None = None) -> tuple[list[str], bool]:
+    """The tokens a run sees of one sentence, `tokenize(text, lowercase)` cut to max_len words (None: all),
+    and whether words were cut off."""
     toks = tokenize(text, lowercase)
-    return toks if max_len is None else toks[:max_len]
+    if max_len is None or len(toks) <= max_len:
+        return toks, False
+    return toks[:max_len], True
 
 
 def detokenize(tokens: Sequence[str]) -> str:
@@ -112,6 +116,10 @@ class Vocab:
 
     def to_json(self) -> str:
         return json.dumps({"itos": list(self.itos)}, ensure_ascii=False)
+
+    def sha256(self) -> str:
+        """sha256 of the words in id order (of `to_json`): what ties weights and token caches to this vocabulary."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
 
     @classmethod
     def from_json(cls, text: str) -> Vocab:

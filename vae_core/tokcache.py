@@ -12,12 +12,12 @@ train/valid/test files) that is never held in memory as Python strings:
    of the vocabulary, so a changed file or vocabulary builds a new cache and an unchanged one is
    reused as it is;
 3. `TokenStore` opens those files with np.memmap: `len`, `lengths` (int32 array), `store[i]` ->
-   list of ids, `collate(indices)` -> padded tensors; `BatchPlan` cuts the same length buckets as
-   `corpus.bucket_batches` with numpy arrays instead of Python lists.
+   list of ids, `collate(indices)` -> padded tensors (`corpus.collate`); `corpus.BatchPlan` cuts the
+   length buckets (re-exported here).
 
 The split of a single file, the vocabulary and the ids equal those of the in-memory path
-(`corpus.load_path` + `train.build_vocab` + `corpus.encode_sentences`), so a run trained either
-way is the same run.
+(`corpus.load_path` + `train.build_vocab` + `corpus.encode_sentences`): both cut with
+`corpus.split_marks` and tokenise with `text.sentence_tokens`, so a run trained either way is the same run.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from vae_core.config import TrainConfig
-from vae_core.corpus import MAX_LINE_CHARS, SPLITS, CorpusError, cache_dir, sha256_file
-from vae_core.text import SPECIALS, Vocab, tokenize
+from vae_core.corpus import MAX_LINE_CHARS, BatchPlan, CorpusError, cache_dir, collate, sha256_file, split_marks
+from vae_core.text import SPECIALS, Vocab, sentence_tokens, tokenize
+from vae_core.textset import SPLITS
 
 CACHE_FORMAT = 1
 STREAM_THRESHOLD = 200_000  # .txt corpora with more lines than this are streamed by default
-VALID_FRACTION = TEST_FRACTION = 0.05  # as corpus.split_deterministic
 _FLUSH_IDS = 1 << 16  # token ids buffered (as a Python list) before a write: bounds the build's memory
 
 
@@ -81,20 +81,6 @@ def count_lines(path: Path, limit: int | None = None) -> int:
     return n
 
 
-def split_marks(n: int, seed: int = 0, valid_fraction: float = VALID_FRACTION,
-                test_fraction: float = TEST_FRACTION) -> np.ndarray:
-    """(n,) uint8: 0 train, 1 valid, 2 test; the same cut as `corpus.split_deterministic`."""
-    if n < 3:
-        raise CorpusError(f"a corpus needs at least 3 sentences to split; this one has {n}")
-    perm = np.random.default_rng(seed).permutation(n)
-    n_valid = max(1, int(round(n * valid_fraction)))
-    n_test = max(1, int(round(n * test_fraction)))
-    marks = np.zeros(n, dtype=np.uint8)
-    marks[perm[:n_valid]] = 1
-    marks[perm[n_valid:n_valid + n_test]] = 2
-    return marks
-
-
 # --------------------------------------------------------------------------- the token store
 
 
@@ -128,54 +114,12 @@ class TokenStore:
         return self.ids[int(self.offsets[i]):int(self.offsets[i + 1])].tolist()
 
     def collate(self, indices: Sequence[int]):
-        """Padded (B, T) LongTensor (<pad> = 0) and lengths (B,), as `corpus.collate` of those sentences."""
-        import torch
-
-        idx = np.asarray(indices, dtype=np.int64)
-        lens = self.lengths[idx]
-        out = np.zeros((len(idx), int(lens.max()) if len(idx) else 0), dtype=np.int64)  # (B, T)
-        for row, i in enumerate(idx):
-            out[row, : lens[row]] = self.ids[int(self.offsets[i]):int(self.offsets[i + 1])]
-        return torch.from_numpy(out), torch.from_numpy(lens.astype(np.int64))
+        """Padded (B, T) LongTensor (<pad> = 0) and lengths (B,) of these sentences, by `corpus.collate`."""
+        return collate([self.ids[int(self.offsets[i]):int(self.offsets[i + 1])] for i in indices])
 
     def view(self, start: int, end: int, truncated: int = 0) -> TokenStore:
         """Sentences start..end-1 as a store (no copy)."""
         return TokenStore(self.ids, self.offsets[start:end + 1], truncated)
-
-
-class BatchPlan:
-    """The batches of `corpus.bucket_batches(lengths, batch_size, seed)` held as two numpy arrays.
-
-    `plan[j]` is the j-th batch's sentence indices (an int64 array); memory is about 8 bytes per
-    sentence instead of a Python list of ints. `min_size` drops batches smaller than it (DDP).
-    """
-
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int | None, bucket_factor: int = 50,
-                 min_size: int = 1) -> None:
-        lengths = np.asarray(lengths)
-        n = len(lengths)
-        self.batch_size = batch_size
-        if seed is None:
-            self.indices = np.argsort(lengths, kind="stable")
-            order = np.arange(-(-n // batch_size))
-        else:
-            rng = np.random.default_rng(seed)
-            perm = rng.permutation(n)
-            chunk = batch_size * bucket_factor
-            for start in range(0, n, chunk):  # sort by length inside each chunk, in place
-                part = perm[start:start + chunk]
-                perm[start:start + chunk] = part[np.argsort(lengths[part], kind="stable")]
-            self.indices = perm
-            order = rng.permutation(-(-n // batch_size))
-        sizes = np.minimum(batch_size, n - order * batch_size)
-        self.order = order[sizes >= min_size]
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, j: int) -> np.ndarray:
-        k = int(self.order[j])
-        return self.indices[k * self.batch_size:(k + 1) * self.batch_size]
 
 
 # --------------------------------------------------------------------------- the corpus
@@ -296,7 +240,7 @@ class TokenCorpus:
     def cache_path(self, vocab: Vocab, tcfg: TrainConfig, source_sha: str | None = None) -> Path:
         """Where the token cache for this source, vocabulary and tokenisation lives."""
         src = source_sha or self.source_sha256()
-        voc = _sha(vocab.to_json())
+        voc = vocab.sha256()
         settings = _sha(json.dumps([CACHE_FORMAT, tcfg.max_len, tcfg.lowercase, self.seed,
                                     [s for s, _ in self.sources]]))
         return self._cache_root() / f".{self._stem()}.{src[:16]}-{voc[:16]}-{settings[:8]}.tokcache"
@@ -314,10 +258,8 @@ class TokenCorpus:
             streams = [_IdStream(tmp / f"ids.{k}") for k in range(3)]
             cut = [0, 0, 0]
             for k, s in self._lines():
-                toks = tokenize(s, tcfg.lowercase)
-                if len(toks) > tcfg.max_len:
-                    toks = toks[: tcfg.max_len]
-                    cut[k] += 1
+                toks, was_cut = sentence_tokens(s, tcfg.lowercase, tcfg.max_len)  # as corpus.encode_sentences
+                cut[k] += was_cut
                 streams[k].add(vocab.encode(toks))
             for st in streams:
                 st.close()
@@ -345,7 +287,7 @@ class TokenCorpus:
             meta = {
                 "format": CACHE_FORMAT, "n_sentences": start, "n_tokens": n_tokens, "splits": bounds,
                 "truncated": dict(zip(SPLITS, cut, strict=True)), "max_len": tcfg.max_len,
-                "lowercase": tcfg.lowercase, "vocab_size": len(vocab), "vocab_sha256": _sha(vocab.to_json()),
+                "lowercase": tcfg.lowercase, "vocab_size": len(vocab), "vocab_sha256": vocab.sha256(),
                 "sources": [[s, str(f)] for s, f in self.sources],
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")

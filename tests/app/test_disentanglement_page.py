@@ -14,7 +14,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vae_core import comparison, encodings, subsets
+from vae_core import comparison, subset_encodings, subsets
 from vae_core.corpus import load_corpus
 from vae_core.disentanglement import disentanglement_report
 from vae_core.encoding import posterior_means
@@ -197,8 +197,8 @@ def test_page_on_shipped_models(run_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MODELS_DIR", str(REPO / "models"))
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    real = encodings.writable_dir  # keep the repository clean: caches go to the temporary user cache
-    monkeypatch.setattr(encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
+    real = subset_encodings.writable_dir  # keep the repository clean: caches go to the temporary user cache
+    monkeypatch.setattr(subset_encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.query_params["run"] = run_dir.name
     at.run()

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 import vae_core.projection as projection_mod
 from ui import analysis
-from vae_core import encodings, map_cache, subsets
+from vae_core import map_cache, subset_encodings, subsets
 from vae_core.corpus import load_corpus
 from vae_core.encoding import posterior_means
 from vae_core.latent import nearest
@@ -54,15 +54,15 @@ def fit_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def encode_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts encodings: every call of vae_core.encodings.encode_and_reconstruct appends its number of sentences."""
+    """Counts encodings: each call of subset_encodings.encode_and_reconstruct appends its number of sentences."""
     calls: list[int] = []
-    real = encodings.encode_and_reconstruct
+    real = subset_encodings.encode_and_reconstruct
 
     def counting(run, sentences, *args, **kwargs):
         calls.append(len(sentences))
         return real(run, sentences, *args, **kwargs)
 
-    monkeypatch.setattr(encodings, "encode_and_reconstruct", counting)
+    monkeypatch.setattr(subset_encodings, "encode_and_reconstruct", counting)
     return calls
 
 
@@ -287,8 +287,8 @@ def test_bad_upload_shows_a_message(open_app):
 def test_read_only_run_dir_falls_back_to_the_user_cache(tiny_models_dir, tmp_path, monkeypatch):
     run_dir = tmp_path / "ro-run"
     run_dir.mkdir()
-    real = encodings.writable_dir
-    monkeypatch.setattr(encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
+    real = subset_encodings.writable_dir
+    monkeypatch.setattr(subset_encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
     where = map_cache.projection_cache_dir(run_dir)
     assert Path(tmp_path / "cache") in where.parents, where  # $VAE_CACHE_DIR (set by tiny_models_dir)
     assert where.name.startswith("ro-run-")
@@ -320,8 +320,8 @@ def test_map_on_shipped_models(run_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_MODELS_DIR", str(REPO / "models"))
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("VAE_CACHE_DIR", str(tmp_path / "cache"))
-    real = encodings.writable_dir  # keep the repository clean: maps go to the temporary user cache
-    monkeypatch.setattr(encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
+    real = subset_encodings.writable_dir  # keep the repository clean: maps go to the temporary user cache
+    monkeypatch.setattr(subset_encodings, "writable_dir", lambda p: False if run_dir in p.parents else real(p))
     torch.manual_seed(0)
     at = open_page(PAGE, run=run_dir.name, timeout=120)
     assert not at.exception
@@ -336,7 +336,7 @@ def test_map_on_shipped_models(run_dir, tmp_path, monkeypatch):
 
 def test_encodings_round_trip_through_the_disk_cache(tmp_path):
     n = 3
-    enc = encodings.Encoded(
+    enc = subset_encodings.Encoded(
         mu=np.arange(n * 2, dtype=np.float32).reshape(n, 2),
         logvar=np.zeros((n, 2), np.float32),
         reconstructions=("the cat", "ünïcode ✓ <b>", ""),
@@ -345,15 +345,15 @@ def test_encodings_round_trip_through_the_disk_cache(tmp_path):
         n_oov=np.array([0, 1, 0]),
     )
     path = tmp_path / "enc" / "k.npz"
-    encodings.save_encoded(enc, path)
-    back = encodings.load_encoded(path, n)
+    subset_encodings.save_encoded(enc, path)
+    back = subset_encodings.load_encoded(path, n)
     assert back is not None and back.reconstructions == enc.reconstructions
     for name in ("mu", "logvar", "correct", "lengths", "n_oov"):
         assert np.array_equal(getattr(back, name), getattr(enc, name))
         assert not getattr(back, name).flags.writeable
-    assert encodings.load_encoded(path, n + 1) is None, "another subset size is a miss"
+    assert subset_encodings.load_encoded(path, n + 1) is None, "another subset size is a miss"
     path.write_bytes(b"garbage")
-    assert encodings.load_encoded(path, n) is None
+    assert subset_encodings.load_encoded(path, n) is None
 
 
 def test_cache_keys_follow_the_weights_not_the_path(tiny_run_dir, tmp_path):
@@ -363,11 +363,11 @@ def test_cache_keys_follow_the_weights_not_the_path(tiny_run_dir, tmp_path):
     assert map_cache.map_key(copy, "s", "umap", 2, 0, params) == map_cache.map_key(
         tiny_run_dir, "s", "umap", 2, 0, params
     )
-    assert encodings.encoding_key(copy, "s") == encodings.encoding_key(tiny_run_dir, "s")
+    assert subset_encodings.encoding_key(copy, "s") == subset_encodings.encoding_key(tiny_run_dir, "s")
     weights = bytearray((copy / "model.safetensors").read_bytes())
     weights[-1] ^= 1  # other weights (a retrained run): another key
     (copy / "model.safetensors").write_bytes(bytes(weights))
     assert map_cache.map_key(copy, "s", "umap", 2, 0, params) != map_cache.map_key(
         tiny_run_dir, "s", "umap", 2, 0, params
     )
-    assert encodings.encoding_key(copy, "s") != encodings.encoding_key(tiny_run_dir, "s")
+    assert subset_encodings.encoding_key(copy, "s") != subset_encodings.encoding_key(tiny_run_dir, "s")

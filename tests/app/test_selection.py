@@ -7,7 +7,7 @@ import pytest
 
 from ui import map_figures
 from ui.selection import has_selection, selected_points, selected_rows
-from vae_core import encodings, subsets
+from vae_core import subset_encodings, subsets
 
 
 def event(points, box=(), lasso=()):
@@ -93,7 +93,7 @@ def _tiny_subset(n: int = 12):
     labels = {"colour": tuple("red" if i % 3 else "blue" for i in range(n))}
     subset = subsets.Subset(sentences, labels, ("test",) * n, "test", subsets.content_id(sentences, labels))
     rng = np.random.default_rng(0)
-    enc = encodings.Encoded(
+    enc = subset_encodings.Encoded(
         mu=rng.standard_normal((n, 4)).astype(np.float32),
         logvar=np.zeros((n, 4), np.float32),
         reconstructions=tuple(f"recon {i}" for i in range(n)),
@@ -106,7 +106,7 @@ def _tiny_subset(n: int = 12):
 
 def test_a_lasso_on_a_coloured_map_lists_the_right_sentences():
     subset, enc, coords = _tiny_subset()
-    kind, values, order = encodings.color_values("colour", subset, enc)
+    kind, values, order = subset_encodings.color_values("colour", subset, enc)
     fig = map_figures.map_figure(
         coords,
         map_figures.hover_lines(subset.sentences, enc.reconstructions),
@@ -129,7 +129,7 @@ def test_a_lasso_on_a_coloured_map_lists_the_right_sentences():
     rows = selected_rows(event(points, lasso=[{"x": [0, 1, 1], "y": [0, 0, 1]}]), len(subset))
     expected = sorted({int(fig.data[c].customdata[i]) for c, i in ((1, 0), (1, 2), (2, 1))})
     assert rows == expected
-    table = encodings.rows_frame(subset, enc, coords, rows)
+    table = subset_encodings.rows_frame(subset, enc, coords, rows)
     assert table["sentence"].tolist() == [subset.sentences[r] for r in rows]
     assert table["colour"].tolist() == [subset.labels["colour"][r] for r in rows]
     assert table["x"].tolist() == pytest.approx([float(coords[r, 0]) for r in rows])

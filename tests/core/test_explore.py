@@ -1,5 +1,5 @@
 """The numpy API the pages call (vae_core.explore), the one "sentences → means → reconstructions → exact match"
-(vae_core.encodings), the one label rule (vae_core.subsets), per-dimension statistics and the comparison rows."""
+(vae_core.subset_encodings), the one label rule (vae_core.subsets), per-dimension statistics and the comparison rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.core.helpers import TOY, tiny_model_config, tiny_train_config, toy_corpus
-from vae_core import comparison, encodings, explore, map_cache, subsets
+from vae_core import comparison, explore, map_cache, subset_encodings, subsets
 from vae_core.config import DecodeConfig
 from vae_core.corpus import Corpus, TextSet
 from vae_core.decode import decode
@@ -50,7 +50,7 @@ def test_decode_of_arrays_equals_decode_of_tensors(run):
 
 
 def test_reconstructions_agree_with_the_evaluation(run):
-    enc = encodings.encode_and_reconstruct(run, list(TOY))
+    enc = subset_encodings.encode_and_reconstruct(run, list(TOY))
     ev = evaluate_model(run.model, run.vocab, list(TOY), max_len=run.train_config.max_len)
     assert enc.exact_match == pytest.approx(ev["exact_match"])
     assert enc.mu.shape == (len(TOY), 4) and not enc.mu.flags.writeable
@@ -129,7 +129,7 @@ def test_known_factors_keep_their_order_and_bad_values_fall_back_to_labels():
 
 def test_comparison_rows(run):
     subset = subsets.Subset(tuple(TOY), {}, ("test",) * len(TOY), "toy", subsets.content_id(TOY))
-    enc = encodings.encode_and_reconstruct(run, TOY)
+    enc = subset_encodings.encode_and_reconstruct(run, TOY)
     row = comparison.measure_comparison("toy", {"train": {"beta": 2, "schedule": "linear"}}, subset, enc)
     assert list(row) == list(comparison.COMPARE_COLUMNS)
     assert row["β"] == 2.0 and row["exact match"] == enc.exact_match and row["MIG"] is None

@@ -53,7 +53,7 @@ def test_shipped_model_reproduces_its_owned_factors(run_dir):
     """The card's 'factors owned by one dimension' (and each dimension's figures) come back from the
     weights: the same traversal test as `vae_core eval`, from the same 100 test sentences."""
     from vae_core.evaluate import N_TRAVERSAL_BASES, _sample
-    from vae_core.factor_analysis import traversal_factor_effects
+    from vae_core.validity import traversal_factor_effects
 
     summary = json.loads((run_dir / "summary.json").read_text())["eval"]
     recorded = summary["traversals"]

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from vae_core.corpus import collate
 from vae_core.decode import beam_decode, greedy_decode, sample_decode
-from vae_core.encoding import _pad, posterior_params, sentence_ids
+from vae_core.encoding import posterior_params, sentence_ids
 from vae_core.runs import load_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def _outputs(run_dir: Path) -> dict:
     model, vocab = run.model, run.vocab
     ids, _ = sentence_ids(vocab, SENTENCES, lowercase=run.train_config.lowercase)
     mu, _ = posterior_params(model, ids)  # (5, D)
-    tokens, lengths = _pad(ids)
+    tokens, lengths = collate(ids)
     with torch.inference_mode():
         nll, _ = model.reconstruction_nll(mu, tokens, lengths)  # (5,)
     prior = torch.randn(N_PRIOR, mu.size(1), generator=torch.Generator().manual_seed(0))

@@ -190,7 +190,8 @@ def test_two_trainings_started_at_once_one_queued_both_finish(runs_root):
 def test_train_page_says_a_second_training_is_queued(open_app, runs_root):
     held = jobs.try_slot(runs_root)  # a live training holds the only slot
     at = open_app("app_pages/train.py")
-    for key, value in {"train_embed_dim": 8, "train_hidden_dim": 16, "train_latent_dim": 4, "train_max_steps": 10}.items():
+    sizes = {"train_embed_dim": 8, "train_hidden_dim": 16, "train_latent_dim": 4, "train_max_steps": 10}
+    for key, value in sizes.items():
         at.number_input(key=key).set_value(value)
     at.text_input(key="train_run_name").set_value("second")
     at.button(key="train_start").click().run()

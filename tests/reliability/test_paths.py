@@ -95,7 +95,8 @@ def test_run_query_parameter_is_a_plain_name_or_nothing(value):
 
 def _train_page_synthetic(open_app):
     at = open_app("app_pages/train.py")
-    for key, value in {"train_embed_dim": 8, "train_hidden_dim": 16, "train_latent_dim": 4, "train_max_steps": 10}.items():
+    sizes = {"train_embed_dim": 8, "train_hidden_dim": 16, "train_latent_dim": 4, "train_max_steps": 10}
+    for key, value in sizes.items():
         at.number_input(key=key).set_value(value)
     return at
 

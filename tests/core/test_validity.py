@@ -1,4 +1,4 @@
-"""factor_analysis counting on hand-built parses; smoke tests on a tiny model; evaluate_run on a tiny run."""
+"""validity counting on hand-built parses; smoke tests on a tiny model; evaluate_run on a tiny run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from tests.core.helpers import tiny_model_config, tiny_train_config
 from vae_core import synthetic
 from vae_core.corpus import Corpus
 from vae_core.evaluate import evaluate_run
-from vae_core.factor_analysis import (
+from vae_core.runs import load_run
+from vae_core.train import train
+from vae_core.validity import (
     interpolation_validity,
     owned_factors,
     prior_sample_validity,
@@ -19,8 +21,6 @@ from vae_core.factor_analysis import (
     traversal_factor_effects,
     wilson_interval,
 )
-from vae_core.runs import load_run
-from vae_core.train import train
 
 BASE = synthetic.all_combinations()[0]
 

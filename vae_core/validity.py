@@ -1,4 +1,4 @@
-"""Generation-side analysis on the built-in corpus: what decoded codes say about the known factors.
+"""Generation-side validity on the built-in corpus: whether decoded codes are corpus sentences, and of which factors.
 
 Decoded sentences are parsed back into factors with `synthetic.parse` (None = not a corpus
 sentence). From that: validity and diversity of prior samples, which factor each latent
