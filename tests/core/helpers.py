@@ -14,6 +14,16 @@ TOY = (
     "birds sing .",
 )
 
+# statements and questions, with negation: for decoding and the exploring CLI verbs
+MIXED = (
+    "the cat sees the dog .",
+    "a dog chases the red bird ?",
+    "the birds do not sing .",
+    "will the old cat sleep ?",
+    "dogs like birds .",
+    "the farmer helps a cat .",
+)
+
 
 def toy_corpus(n_repeat: int = 1) -> Corpus:
     s = TOY * n_repeat

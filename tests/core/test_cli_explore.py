@@ -8,18 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.core.helpers import MIXED
 from vae_core.cli import main
 from vae_core.config import ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet
 
-SENTENCES = [
-    "the cat sees the dog .",
-    "a dog chases the red bird ?",
-    "the birds do not sing .",
-    "will the old cat sleep ?",
-    "dogs like birds .",
-    "the farmer helps a cat .",
-]
+SENTENCES = list(MIXED)
 
 
 @pytest.fixture(scope="module")

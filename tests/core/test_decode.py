@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 import torch
 
+from tests.core.helpers import MIXED
 from vae_core import latent
 from vae_core.config import DecodeConfig, Decoder, ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet
@@ -25,14 +26,7 @@ from vae_core.encoding import posterior_means, sentence_ids
 from vae_core.model import DECODERS, SentenceDecoder, SentenceVAE
 from vae_core.text import BOS_ID, EOS_ID, PAD_ID, Vocab, tokenize
 
-SENTENCES = [
-    "the cat sees the dog .",
-    "a dog chases the red bird ?",
-    "the birds do not sing .",
-    "will the old cat sleep ?",
-    "dogs like birds .",
-    "the farmer helps a cat .",
-]
+SENTENCES = list(MIXED)
 
 
 @pytest.fixture(scope="module")
