@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,17 +270,13 @@ def _metadata(proj: Projection) -> dict[str, Any]:
 
 def _atomic_write(path: Path, write: Any) -> None:
     """Call write(file) on a temporary file beside `path`, then move it into place in one step."""
+    from vae_core.runs import temp_beside
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with temp_beside(path) as tmp, open(tmp, "wb") as file:
+        write(file)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def save_projection(proj: Projection, path: Path | str) -> None:

@@ -19,12 +19,13 @@ and match the content hash and vocabulary hash recorded in their safetensors hea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,19 +52,35 @@ class RunError(ValueError):
 # ----------------------------------------------------------------------------- atomic writes
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over the target."""
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask), not mkstemp's 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def temp_beside(path: Path) -> Iterator[str]:
+    """A temporary file name beside `path` to write into; on success it is renamed over `path` in one step
+    (with the usual file mode), on any error it is removed. The one home of the lab's atomic file writes."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over the target."""
+    with temp_beside(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -132,14 +149,8 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     meta = {**(metadata or {}), TENSORS_SHA_KEY: tensors_sha256(tensors)}
     if (vocab_sha := _vocab_sha(path.parent)) is not None:
         meta[VOCAB_SHA_KEY] = vocab_sha
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with temp_beside(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def append_jsonl(path: Path, obj: dict) -> None:
@@ -465,6 +476,9 @@ def list_runs(*roots: Path) -> list[Path]:
 def read_config(run_dir: Path) -> tuple[dict, ModelConfig, TrainConfig]:
     """config.json checked for format version and validated into the two config dataclasses."""
     run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise RunError(f"{run_dir} has no config.json: it is not a run directory (a new run is started "
+                       "without --resume)")
     cfg = read_json(run_dir / "config.json")
     if not isinstance(cfg, dict):
         raise RunError("config.json must hold a JSON object")

@@ -109,3 +109,33 @@ def test_deeply_nested_jsonl_is_a_corpus_error():
     deep = ("{\"text\": \"a\", \"x\": " + "[" * 100_000 + "]" * 100_000 + "}\n").encode()
     with pytest.raises(CorpusError, match="nested too deeply"):
         parse_text(deep, "jsonl", "up.jsonl")
+
+
+def test_run_files_get_the_usual_file_mode_not_mkstemps_private_one(tmp_path):
+    """Issue 19.12: atomic writes went through mkstemp and left run files 0600 beside 0644 ones."""
+    import os
+
+    from vae_core.runs import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        save_tensors(tmp_path / "w.safetensors", {"w": torch.zeros(2)})
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "a.json", tmp_path / "w.safetensors", plain)}
+    assert modes == {"a.json": 0o644, "w.safetensors": 0o644, "plain.txt": 0o644}
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], "no temporary file is left behind"
+
+
+def test_resume_of_a_missing_directory_is_a_message_not_a_traceback(tmp_path, capsys):
+    """Issue 19.9: `train --resume` on a directory that holds no run said FileNotFoundError with a traceback."""
+    from vae_core.cli import main
+
+    code = main(["train", "--out", str(tmp_path / "nothere"), "--resume", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "has no config.json" in err and "Traceback" not in err
+    assert not (tmp_path / "nothere").exists(), "a failed resume creates nothing"
