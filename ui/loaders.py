@@ -27,6 +27,7 @@ from vae_core.run_folders import (  # noqa: F401 - where runs live, re-exported 
     models_dir,
     run_label,
     runs_dir,
+    unlisted_runs,
 )
 from vae_core.runs import Run, RunError, load_run
 from vae_core.subsets import split_sample

@@ -171,6 +171,7 @@ def run_picker() -> None:
     if not runs:
         st.session_state.pop(state.RUN_PATH, None)
         st.caption("No trained model yet: train one on the Train page.")
+        unlisted_runs_note()
         return
     paths = [str(p) for p in runs]
     labels = {str(p): loaders.run_label(p) for p in runs}
@@ -190,6 +191,15 @@ def run_picker() -> None:
     chosen = st.selectbox("Model", options=paths, key=state.RUN_PICKER, format_func=lambda p: labels.get(p, p))
     st.session_state[state.RUN_PATH] = chosen
     state.set_query_params(run=Path(chosen).name)
+    unlisted_runs_note()
+
+
+def unlisted_runs_note() -> None:
+    """Run folders the picker leaves out, with why (as plain text: folder names are not the app's own text)."""
+    unlisted = loaders.unlisted_runs()
+    if unlisted:
+        with st.expander(f"{len(unlisted)} run folder(s) not in the list"):
+            st.text("\n".join(f"{p.name}: {why}" for p, why in unlisted))
 
 
 def decode_settings() -> DecodeConfig:

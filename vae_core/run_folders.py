@@ -38,6 +38,35 @@ def available_runs() -> list[Path]:
     return out
 
 
+RUN_FILES = ("config.json", "status.json", "model.safetensors")  # a folder holding any of these was meant as a run
+
+
+def unlisted_runs() -> list[tuple[Path, str]]:
+    """Run folders the picker leaves out, each with why: no config.json, or no weights yet (with the run's state).
+
+    Folders whose names start with a dot (caches, sweeps) and folders holding no run file at all are ignored.
+    """
+    listed = {p.resolve() for p in available_runs()}
+    out: list[tuple[Path, str]] = []
+    for root in (models_dir(), runs_dir()):
+        if not root.is_dir():
+            continue
+        for p in sorted(root.iterdir()):
+            if not p.is_dir() or p.name.startswith(".") or p.resolve() in listed:
+                continue
+            if not any((p / f).exists() for f in RUN_FILES):
+                continue
+            state = effective_state(p)
+            if not (p / "config.json").is_file():
+                why = "no config.json"
+            elif not (p / "model.safetensors").is_file():
+                why = "no weights yet"
+            else:
+                why = "config.json or model.safetensors is not a plain file"
+            out.append((p, why + ("" if state == "unknown" else f" (state: {state})")))
+    return out
+
+
 def is_shipped(path: Path) -> bool:
     """Whether a run directory sits directly in the shipped models folder."""
     try:
@@ -71,4 +100,5 @@ def run_label(path: Path) -> str:
     return f"{path.name} · {s}" if s not in ("finished", "unknown") else path.name
 
 
-__all__ = ["available_runs", "default_run_path", "is_shipped", "models_dir", "run_label", "runs_dir"]
+__all__ = ["available_runs", "default_run_path", "is_shipped", "models_dir", "run_label", "runs_dir",
+           "unlisted_runs"]

@@ -178,3 +178,21 @@ def test_every_page_renders_on_the_tiny_run(page_file, open_app, assert_page_ok)
     # (not named `page`: pytest-playwright would parametrize a test asking for `page` by browser)
     at = open_app(page_file)
     assert_page_ok(at)
+
+
+def test_sidebar_says_which_run_folders_are_left_out_and_why(open_app, tiny_models_dir):
+    """Issue 19.12: a run folder that holds only status.json (killed before it wrote its config), or a config
+    without weights, vanished from the model picker without a word; the sidebar now lists it, as plain text."""
+    runs = Path(os.environ["VAE_RUNS_DIR"])
+    (runs / "killed-early").mkdir()
+    (runs / "killed-early" / "status.json").write_text(json.dumps({"state": "failed", "message": "x"}))
+    evil = runs / "[click](http:evil)"
+    evil.mkdir()
+    (evil / "config.json").write_text("{}")
+    (runs / "not-a-run").mkdir()  # no run file at all: ignored
+    at = open_app()
+    texts = [t.value for t in at.sidebar.text]
+    assert any("killed-early: no config.json (state: failed)" in t for t in texts), texts
+    assert any("[click](http:evil): no weights yet" in t for t in texts), "the name is shown as plain text"
+    assert not any("not-a-run" in t for t in texts)
+    assert any("2 run folder(s) not in the list" in e.label for e in at.sidebar.expander)
