@@ -244,6 +244,55 @@ def _fork_devices(device: torch.device) -> list:
     return [device] if device.type == "cuda" else []
 
 
+def _elbo_pass(
+    model: SentenceVAE, ids: Sequence[Sequence[int]], batch_size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One z ~ q(z|x) per sentence (noise from a generator seeded with `seed`), in input order: the
+    reconstruction NLL (N,) and KL (N,) in float64, and the posterior parameters mu, logvar (N, D)."""
+    device = _device(model)
+    n, D = len(ids), model.cfg.latent_dim
+    recon = torch.zeros(n, dtype=torch.float64)
+    kl = torch.zeros(n, dtype=torch.float64)
+    mu_all, logvar_all = torch.zeros(n, D), torch.zeros(n, D)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    for idx in bucket_batches([len(x) for x in ids], batch_size, seed=None):  # sorted by length: little padding
+        tokens, lengths = collate([ids[i] for i in idx])
+        tokens, lengths = tokens.to(device), lengths.to(device)
+        mu, logvar = model.encode(tokens, lengths)  # (B, D)
+        z = mu + _randn(tuple(mu.shape), mu, gen) * torch.exp(0.5 * logvar)
+        rec, _ = model.reconstruction_nll(z, tokens, lengths)  # (B,)
+        where = torch.tensor(idx)
+        recon[where] = rec.double().cpu()
+        kl[where] = gaussian_kl(mu, logvar).sum(-1).double().cpu()
+        mu_all[where] = mu.float().cpu()
+        logvar_all[where] = logvar.float().cpu()
+    return recon, kl, mu_all, logvar_all
+
+
+def _is_nll_pass(
+    model: SentenceVAE, ids: Sequence[Sequence[int]], batch_size: int, k: int, chunk: int, seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> torch.Tensor:
+    """Importance-sampled NLL (N,) of each sentence with k samples, in input order (float64)."""
+    device = _device(model)
+    nll = torch.zeros(len(ids), dtype=torch.float64)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    # fewer sentences per batch as k grows, so chunk × batch stays a few thousand rows
+    batches = bucket_batches([len(x) for x in ids], max(1, min(batch_size, 4096 // chunk)), seed=None)
+    if progress is not None:
+        progress(0, len(batches))
+    for b, idx in enumerate(batches):
+        tokens, lengths = collate([ids[i] for i in idx])
+        tokens, lengths = tokens.to(device), lengths.to(device)
+        nll[torch.tensor(idx)] = importance_sampled_nll(model, tokens, lengths, k=k, chunk=chunk,
+                                                        generator=gen).double().cpu()
+        if progress is not None:
+            progress(b + 1, len(batches))
+    return nll
+
+
 def evaluate_model(
     model: SentenceVAE,
     vocab,
@@ -274,45 +323,15 @@ def evaluate_model(
         raise ValueError("no sentences to evaluate")
     device = _device(model)
     timing: dict[str, float] = {}
-    recon = torch.zeros(n, dtype=torch.float64)
-    kl = torch.zeros(n, dtype=torch.float64)
     nll = torch.zeros(n, dtype=torch.float64)
-    D = model.cfg.latent_dim
-    mu_all = torch.zeros(n, D)
-    logvar_all = torch.zeros(n, D)
-    batches = bucket_batches([len(x) for x in ids], batch_size, seed=None)  # sorted by length: little padding
     with torch.random.fork_rng(devices=_fork_devices(device)), eval_mode(model):
         torch.default_generator.manual_seed(seed)  # anything drawing from the global CPU RNG is seeded too
-        gen = torch.Generator(device=device)
-        gen.manual_seed(seed)
         t0 = time.perf_counter()
-        for idx in batches:
-            tokens, lengths = collate([ids[i] for i in idx])
-            tokens, lengths = tokens.to(device), lengths.to(device)
-            mu, logvar = model.encode(tokens, lengths)  # (B, D)
-            z = mu + _randn(tuple(mu.shape), mu, gen) * torch.exp(0.5 * logvar)
-            rec, _ = model.reconstruction_nll(z, tokens, lengths)  # (B,)
-            where = torch.tensor(idx)
-            recon[where] = rec.double().cpu()
-            kl[where] = gaussian_kl(mu, logvar).sum(-1).double().cpu()
-            mu_all[where] = mu.float().cpu()
-            logvar_all[where] = logvar.float().cpu()
+        recon, kl, mu_all, logvar_all = _elbo_pass(model, ids, batch_size, seed)
         timing["elbo_s"] = time.perf_counter() - t0
         if nll_samples > 0:
             t0 = time.perf_counter()
-            nll_gen = torch.Generator(device=device)
-            nll_gen.manual_seed(seed + 1)
-            # fewer sentences per batch as k grows, so chunk × batch stays a few thousand rows
-            nll_batches = bucket_batches([len(x) for x in ids], max(1, min(batch_size, 4096 // nll_chunk)), seed=None)
-            if progress is not None:
-                progress(0, len(nll_batches))
-            for b, idx in enumerate(nll_batches):
-                tokens, lengths = collate([ids[i] for i in idx])
-                tokens, lengths = tokens.to(device), lengths.to(device)
-                est = importance_sampled_nll(model, tokens, lengths, k=nll_samples, chunk=nll_chunk, generator=nll_gen)
-                nll[torch.tensor(idx)] = est.double().cpu()
-                if progress is not None:
-                    progress(b + 1, len(nll_batches))
+            nll = _is_nll_pass(model, ids, batch_size, nll_samples, nll_chunk, seed + 1, progress)
             timing["nll_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         mi_gen = torch.Generator(device="cpu")
