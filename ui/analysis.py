@@ -20,7 +20,7 @@ import streamlit as st
 from ui import loaders
 from ui.textdiff import escape
 from vae_core import comparison, explore, map_cache, subset_encodings, subsets
-from vae_core.corpus import TEXT_COLUMN_GUESSES, Corpus, CorpusError, TextSet, parse_text
+from vae_core.corpus import MAX_COLUMNS, TEXT_COLUMN_GUESSES, Corpus, CorpusError, TextSet, parse_text
 from vae_core.evaluate import N_PRIOR_SAMPLES, N_TRAVERSAL_BASES
 from vae_core.explore import LatentStats
 from vae_core.projection import Projection
@@ -100,6 +100,10 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
     header = subsets.csv_header(data, fmt)
     if not header:
         st.error(f"'{escape(upload.name)}' has no header row.")
+        return None
+    if len(header) > MAX_COLUMNS:  # refused before a column picker with that many options reaches the browser
+        st.error(f"'{escape(upload.name)}' has {len(header):,} or more columns; a label file may have at most "
+                 f"{MAX_COLUMNS:,} (a text column and its labels).")
         return None
     lower = [h.lower() for h in header]
     guess = next((lower.index(g) for g in TEXT_COLUMN_GUESSES if g in lower), 0)

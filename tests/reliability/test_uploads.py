@@ -137,6 +137,7 @@ LABEL_BAD = {
     "header_only": (b"text,topic\n", "no rows"),
     "ragged_rows": (b"text,topic\nthe cat sat .,a\nthe dog ran .,b,extra\n", "fields"),
     "sentence_1mb": (b"text,topic\n" + b"w" * ONE_MB + b",a\n", "cannot be read"),
+    "too_wide": (",".join(f"c{i}" for i in range(5000)).encode() + b"\n" + b"x," * 4999 + b"x\n", "at most 1,000"),
     "over_cap": (b"text,topic\n" + b"the cat sat .,a\n" * 200, "limit"),
 }
 
@@ -154,7 +155,13 @@ def test_latent_map_label_upload_refuses_bad_files(open_app, tmp_path, monkeypat
         assert not at.exception, (case, [e.value for e in at.exception])
         errors = [html.unescape(e.value) for e in at.error]  # messages are escaped for markdown
         assert any(message in e for e in errors), (case, errors)
+        if case == "too_wide":  # issue 19.5: no 5,000-option column picker is sent to the browser
+            assert not _has_selectbox(at, "w_map_upload_text")
     assert snapshot(tmp_path) == before, "nothing is written for a refused label file"
+
+
+def _has_selectbox(at, key: str) -> bool:
+    return any(getattr(s, "key", None) == key for s in at.selectbox)
 
 
 # ----------------------------------------------------------------------------- issue 19.5: bounded uploads
