@@ -186,27 +186,14 @@ def sample_decode(
     if B == 0:
         return _empty()
     gen = torch.Generator(device=z.device).manual_seed(int(seed))
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:  # (B, V) → (B,)
+        probs = torch.softmax(_filter_logits(logits / temperature, top_k, top_p), dim=-1)
+        return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
     with torch.inference_mode():
-        state = model.init_state(z)
-        inputs = torch.full((B,), BOS_ID, dtype=torch.long, device=z.device)
-        finished = torch.zeros(B, dtype=torch.bool, device=z.device)
-        score = torch.zeros(B, dtype=z.dtype, device=z.device)
-        steps: list[torch.Tensor] = []
-        for _ in range(max_len):
-            logits, state = model.step(inputs, z, state)  # (B, V)
-            logits = _mask_never(logits)
-            filtered = _filter_logits(logits / temperature, top_k, top_p)
-            probs = torch.softmax(filtered, dim=-1)  # (B, V)
-            token = torch.multinomial(probs, 1, generator=gen).squeeze(1)  # (B,)
-            logp = torch.log_softmax(logits, dim=-1).gather(1, token.unsqueeze(1)).squeeze(1)
-            token = token.masked_fill(finished, PAD_ID)
-            score = score + logp.masked_fill(finished, 0.0)
-            steps.append(token)
-            finished = finished | (token == EOS_ID)
-            if bool(finished.all()):
-                break
-            inputs = token
-        rows = torch.stack(steps, dim=1).tolist()
+        ids, score = model.decoder.step_loop(z, max_len, draw, forbid=_NEVER)  # (B, T'), (B,)
+        rows = ids.tolist()
     return _result(vocab, rows, score.tolist())
 
 

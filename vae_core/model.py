@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +131,14 @@ class SentenceDecoder(nn.Module, ABC):
         log-probability (B,) of the tokens up to and including its <eos>. Stops once every row has
         emitted <eos>. This is the step loop, which any decoder can run.
         """
+        return self.step_loop(z, max_len, lambda logits: logits.argmax(dim=-1), forbid)
+
+    def step_loop(
+        self, z: torch.Tensor, max_len: int, choose: Callable[[torch.Tensor], torch.Tensor], forbid: Sequence[int] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode codes z (B, D) one step at a time, `choose` picking each step's tokens (B,) from its logits (B, V)
+        (the `forbid` ids already at -inf): greedy, sampling. Returns ids (B, T') and summed log-probabilities (B,)
+        as `greedy` does."""
         B = z.size(0)
         state = self.init_state(z)
         inputs = torch.full((B,), BOS_ID, dtype=torch.long, device=z.device)  # (B,)
@@ -140,7 +148,7 @@ class SentenceDecoder(nn.Module, ABC):
         for _ in range(max_len):
             logits, state = self.step(inputs, z, state)  # (B, V)
             logits[:, list(forbid)] = float("-inf")
-            token = logits.argmax(dim=-1)  # (B,)
+            token = choose(logits)  # (B,)
             logp = torch.log_softmax(logits, dim=-1).gather(1, token.unsqueeze(1)).squeeze(1)  # (B,)
             token = token.masked_fill(finished, PAD_ID)
             score = score + logp.masked_fill(finished, 0.0)
