@@ -3,7 +3,6 @@ the rate–distortion plane, and β sweeps (grid / random / TPE on Optuna) launc
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -28,8 +27,7 @@ SWEEP_SHOWN = "compare_sweep_shown"
 runs_root = loaders.runs_dir()
 
 
-def _md(text: object) -> str:
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+_md = escape  # user/file text in markdown: ui.safe_text (one home)
 
 
 def _read(path: Path, name: str) -> dict:
@@ -44,6 +42,21 @@ def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
     """Rows = config keys whose values differ between runs (model.*, train.*, corpus.*), columns = runs."""
     rows = comparison.config_diff(configs)
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(configs)).astype(str) if rows else pd.DataFrame()
+
+
+def _numbers(text: str, what: str) -> list[str]:
+    """The comma-separated numbers of a text box (as typed); ValueError naming the box on garbage.
+
+    A function, not a bare `[float(v) for v in vals]` statement: Streamlit's magic renders every
+    expression statement of a page, and that one showed `[0: 0.5, 1: 2]` after "Launch sweep" (issue 20.6).
+    """
+    vals = [v.strip() for v in str(text).split(",") if v.strip()]
+    for v in vals:
+        try:
+            float(v)
+        except ValueError:
+            raise ValueError(f"{what}: {v!r} is not a number") from None
+    return vals
 
 
 def _load(path: Path):
@@ -90,6 +103,39 @@ else:
     st.caption("Per sentence, in nats. 'valid' = the last validation of training; 'eval' = "
                "`python -m vae_core eval` (NLL importance-sampled when run with --nll-samples). AU = active units.")
 
+    st.header("Disentanglement and generation")
+    evals = {n: summaries[n].evaluation for n in chosen}
+    dis = {n: (e.disentanglement if e is not None else None) for n, e in evals.items()}
+    gen = {n: (e.generation if e is not None else None) for n, e in evals.items()}
+    field = pd.DataFrame({
+        n: {
+            "MIG": dis[n].mig if dis[n] else None,
+            "DCI disentanglement": dis[n].dci_disentanglement if dis[n] else None,
+            "SAP": dis[n].sap if dis[n] else None,
+            "explicitness": dis[n].explicitness if dis[n] else None,
+            "BetaVAE score": dis[n].beta_vae if dis[n] else None,
+            "FactorVAE score": dis[n].factor_vae if dis[n] else None,
+            "prior samples: Self-BLEU-4": gen[n].self_bleu if gen[n] else None,
+            "prior samples: distinct-1": gen[n].distinct_1 if gen[n] else None,
+            "prior samples: distinct-2": gen[n].distinct_2 if gen[n] else None,
+            "interpolation smoothness": gen[n].smoothness if gen[n] else None,
+        }
+        for n in chosen
+    }).dropna(how="all")
+    if field.empty:
+        st.caption("None of these runs has an evaluation with these figures: `python -m vae_core eval RUN`.")
+    else:
+        st.dataframe(field.style.format(lambda v: "–" if v is None or pd.isna(v) else f"{v:.3f}"), width="stretch")
+        conventions = {n: (dis[n].convention or "before conventions were recorded") for n in chosen if dis[n]}
+        st.caption(
+            "From each run's evaluation. Disentanglement estimators: "
+            + "; ".join(f"{escape(n)}: {escape(c)}" for n, c in conventions.items())
+            + " (README, 'Metric conventions'; figures under different conventions are not comparable). "
+            "Self-BLEU: each of 1,000 greedy prior samples against the others (1 = they repeat each other); "
+            "distinct-n: distinct n-grams / n-grams; smoothness: LangSpace's, word edit distance, over 500 "
+            "lerp paths between test sentences."
+        )
+
     st.header("Training curves")
     records = {n: read_metrics(by_name[n]) for n in chosen}
     c1, c2 = st.columns(2)
@@ -129,7 +175,7 @@ if len(chosen) >= 2:
         cols = st.columns(len(shown))
         for col, name in zip(cols, shown, strict=True):
             with col:
-                st.subheader(name)
+                st.subheader(escape(name))
                 try:
                     run = _load(by_name[name])
                     mu, _, oov = loaders.encode(run, [sentence, sentence2 or sentence])  # (2, D)
@@ -145,7 +191,7 @@ if len(chosen) >= 2:
                     st.error(f"Cannot use this run: {_md(e)}")
                     continue
                 beta = run.train_config.beta
-                st.caption(f"β = {beta:g} · {run.train_config.schedule} · latent {run.model_config.latent_dim}")
+                st.caption(f"β = {beta:g} · {escape(run.train_config.schedule)} · latent {run.model_config.latent_dim}")
                 if oov[0]:
                     widgets.oov_warning(oov[0])
                 ref = tokenize(recon)
@@ -213,16 +259,14 @@ with st.expander("Launch a sweep", expanded=False):
                 check_value(sw[setting_name], value)
                 args += [sw[setting_name].cli_flag, str(value)]
             if beta_mode == "values":
-                vals = [v.strip() for v in beta_values.split(",") if v.strip()]
-                [float(v) for v in vals]  # noqa: B018 - raises ValueError on garbage
+                vals = _numbers(beta_values, "β values")
                 args += ["--beta", ",".join(vals)]
             else:
                 if sampler == "grid":
                     raise ValueError("a grid sweep needs β values, not a range")
                 args += ["--beta-range", f"{beta_lo:g}:{beta_hi:g}", "log" if beta_lo > 0 else "linear"]
             for flag, text in (("--latent-dim", latents), ("--free-bits", free_bits)):
-                vals = [v.strip() for v in text.split(",") if v.strip()]
-                [float(v) for v in vals]  # noqa: B018
+                vals = _numbers(text, flag.lstrip("-").replace("-", " "))
                 if vals:
                     args += [flag, ",".join(vals)]
             if schedules:

@@ -1,6 +1,7 @@
 """Disentanglement: how much each latent dimension is used (KL, active units, I(x;z), prior vs aggregate
 posterior), how the dimensions line up with known factors or uploaded labels (MI heat map, MIG, DCI, SAP,
-modularity, linear probes), what each dimension changes when decoded (built-in corpus), and runs side by side."""
+modularity, linear probes), what each dimension changes when decoded (a corpus with a factor grammar), and runs
+side by side."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ui import analysis, figures, loaders, metric_figures, widgets
 from ui.textdiff import escape
 from vae_core.comparison import COMPARE_COLUMNS, COMPARE_SENTENCES
 from vae_core.evaluate import N_TRAVERSAL_BASES
+from vae_core.label_classifiers import accuracy_rows, ownership_rows
+from vae_core.metric_conventions import CONVENTIONS
 from vae_core.subsets import MAX_LABEL_VALUES, label_factors, sample_subset
 from vae_core.summary import PriorValidity
 
@@ -26,9 +29,24 @@ METRIC_HELP = {
     "1 = each factor lives in one dimension.",
     "DCI disentanglement": "Does each dimension predict one factor only? (1 − entropy of its importance over factors)",
     "DCI completeness": "Is each factor predicted by one dimension only?",
-    "DCI informativeness": "Held-out accuracy of a random forest predicting each factor from all dims (mean).",
+    "DCI informativeness": "Held-out accuracy of the DCI classifier predicting each factor from all dims (mean).",
     "SAP": "Separated attribute predictability: best minus second-best single-dimension accuracy per factor.",
     "Modularity": "Does each dimension carry information about at most one factor? (Ridgeway & Zemel 2018)",
+    "Explicitness": "Mean one-vs-rest ROC-AUC of a logistic regression from all dims to each factor "
+    "(0.5 = chance; Ridgeway & Zemel 2018).",
+    "BetaVAE score": "Accuracy telling which factor a batch of pairs shared from mean |z1 − z2| "
+    "(z-diff, Higgins et al. 2017); chance = 1 / factors.",
+    "FactorVAE score": "Accuracy of a majority vote from the dim of least variance, in batches sharing one factor, "
+    "to that factor (z-min-var, Kim & Mnih 2018); chance = 1 / factors.",
+}
+METRIC_ESTIMATOR = {  # metric row → the convention's "describe" entry that says how it was estimated
+    "MIG": "MIG", "DCI disentanglement": "DCI", "DCI completeness": "DCI", "DCI informativeness": "DCI",
+    "SAP": "SAP", "Modularity": "modularity", "Explicitness": "explicitness", "BetaVAE score": "BetaVAE",
+    "FactorVAE score": "FactorVAE",
+}
+CONVENTION_LABELS = {
+    "lab": "lab (perfect ≈ 1, random ≈ 0 at any number of values)",
+    "published": "published (disentanglement_lib; comparable with papers, slower)",
 }
 
 run = loaders.require_run()
@@ -45,6 +63,7 @@ st.markdown(
 # --------------------------------------------------------------------------- which sentences
 
 corpus = analysis.run_corpus(run)
+grammar = loaders.run_grammar(run)  # the corpus's factor grammar: its factor and value order; None without one
 ev = loaders.read_summary(run.path).evaluation
 with st.expander("Sentences analysed (and your own labelled sentences)", expanded=corpus is None):
     upload = analysis.label_upload("dis")
@@ -75,7 +94,7 @@ subset = sample_subset(upload, n) if source == "upload" else analysis.run_subset
 with st.spinner(f"Encoding {len(subset):,} sentences…"):
     enc = analysis.encode_subset(run, subset)
 stats = analysis.latent_stats(run, subset, enc)
-st.caption(f"Measured on {subset.source}.")
+st.caption(f"Measured on {escape(subset.source)}.")
 
 # --------------------------------------------------------------------------- usage of each dimension
 
@@ -150,7 +169,7 @@ st.caption(
 # --------------------------------------------------------------------------- factors and labels
 
 st.header("Dimensions × factors")
-labelled = label_factors(subset.labels, subset.factor_names)
+labelled = label_factors(subset.labels, subset.factor_names, factor_values=subset.factor_values)
 report = None
 if labelled is None:
     st.info(
@@ -159,9 +178,16 @@ if labelled is None:
     )
 else:
     factors, names, _values, skipped = labelled
-    kind = "known generative factors" if subset.factor_names else "label columns"
+    kind = (f"factors of the grammar '{escape(grammar.name)}'" if grammar is not None and subset.factor_names
+            else "known generative factors" if subset.factor_names else "label columns")
+    convention = st.radio(
+        "Estimators", CONVENTIONS, format_func=CONVENTION_LABELS.get, horizontal=True, key="w_dis_convention",
+        help="Which estimator each metric uses (bins, classifier, sample sizes): see the table's 'estimator' "
+        "column and the README's 'Metric conventions'.",
+    )
     with st.spinner(f"Measuring MIG, DCI, SAP, modularity and linear probes on {len(subset):,} sentences…"):
-        report = analysis.disentanglement(run, subset, enc.mu, factors, names, stats.active)
+        report = analysis.disentanglement(run, subset, enc.mu, factors, names, stats.active, convention=convention)
+    describe = report["convention"]["describe"]
     metrics_table = pd.DataFrame(
         {
             "metric": list(METRIC_HELP),
@@ -172,7 +198,11 @@ else:
                 report["dci"]["informativeness"],
                 report["sap"],
                 report["modularity"],
+                report["explicitness"],
+                report["beta_vae"]["score"],
+                report["factor_vae"]["score"],
             ],
+            "estimator": [describe[METRIC_ESTIMATOR[m]] for m in METRIC_HELP],
             "what it measures": list(METRIC_HELP.values()),
         }
     )
@@ -187,8 +217,12 @@ else:
         )
         st.caption(
             f"Against {len(names)} {kind}; MIG uses the active dimensions only. Values near 0 mean "
-            "entangled (or unused), near 1 disentangled."
+            f"entangled (or unused), near 1 disentangled. Estimators: the **{escape(report['convention']['name'])}** "
+            f"convention; {escape(describe['sample'])}; BetaVAE/FactorVAE batches are drawn from these "
+            "sentences, sharing one factor's value."
         )
+        for why in report["caveats"].values():
+            st.warning(f"No value: {escape(why)}.")
     probe = report["probe"]
     per_factor = pd.DataFrame(
         {
@@ -227,22 +261,23 @@ else:
         )
     widgets.csv_download(
         pd.concat(
-            [metrics_table.drop(columns="what it measures"), per_factor.rename(columns={"factor": "metric"})],
+            [metrics_table.drop(columns=["what it measures", "estimator"]),
+             per_factor.rename(columns={"factor": "metric"})],
             ignore_index=True,
         ),
         f"disentanglement-{run.name}.csv",
         key="w_dis_csv",
     )
 
-# --------------------------------------------------------------------------- generation side (built-in corpus)
+# --------------------------------------------------------------------------- generation side (a factor grammar)
 
-if loaders.is_synthetic(run) and subset.factor_names:
+if grammar is not None and subset.factor_names:
     st.header("What each dimension changes when decoded")
     trav_dims = active_dims or list(range(dim))
     with st.spinner(f"Traversing each dimension from {N_TRAVERSAL_BASES} sentences and parsing the decodes…"):
         effects = analysis.traversal_effects(run, subset, enc, trav_dims)
     per_dim = effects["per_dim"]
-    factor_names = list(subset.factor_names)
+    factor_names = list(grammar.factors)
     share = pd.DataFrame(
         {
             "dim": [f"z{s['dim']}" for s in per_dim],
@@ -275,7 +310,7 @@ if loaders.is_synthetic(run) and subset.factor_names:
         help=f"A dimension owns a factor when ≥ {effects['min_sole_share']:.0%} of its changing steps change "
         f"that factor alone and it changes something in ≥ {effects['min_change_rate']:.0%} of its steps.",
     )
-    g2.caption(", ".join(f"{f}: {', '.join(f'z{d}' for d in ds)}" for f, ds in owners.items()) or "None yet.")
+    g2.caption(", ".join(f"{escape(f)}: {', '.join(f'z{d}' for d in ds)}" for f, ds in owners.items()) or "None yet.")
     prior = ev.prior_samples if ev is not None else None
     prior_note = "from the evaluation in summary.json"
     if prior is None or None in (prior.n, prior.validity, prior.distinct_valid, prior.coverage):
@@ -296,6 +331,55 @@ if loaders.is_synthetic(run) and subset.factor_names:
     st.dataframe(share, hide_index=True, key="w_dis_trav_table", column_config=pct)
     with st.expander("Sole share: steps where only that factor changes"):
         st.dataframe(sole, hide_index=True, key="w_dis_sole_table", column_config=pct)
+
+# --------------------------------------------------------------------------- generation side (labels, no grammar)
+
+if grammar is None and source == "test" and labelled is not None:
+    st.header("What each dimension changes when decoded")
+    label_dims = active_dims or list(range(dim))
+    with st.spinner("Training the label classifiers, traversing each dimension and labelling the decodes…"):
+        effects = analysis.traversal_effects(run, subset, enc, label_dims)
+    described = effects["labeller"]
+    if described.get("kind") != "classifiers":
+        st.info("The label classifiers could not be trained on this run's corpus.")
+    else:
+        st.markdown(
+            f"This corpus has label columns but no grammar: each {'active ' if active_dims else ''}dimension is "
+            f"moved from −3 to +3 (9 values) starting at {effects['n_base']} sentences' codes, and each decode is "
+            "labelled by classifiers trained on the corpus's own sentences and labels (TF-IDF word 1–2-grams + "
+            "logistic regression). A label changes when its predicted value changes."
+        )
+        st.dataframe(
+            pd.DataFrame(accuracy_rows(described)), hide_index=True, key="w_dis_label_acc",
+            column_config={c: st.column_config.NumberColumn(format="%.3f")
+                           for c in ("held-out accuracy", "majority baseline")},
+        )
+        st.caption(f"Classifier accuracy on the {escape(described.get('heldout', ''))} (not used in training); "
+                   "the baseline always answers the most common value.")
+        for name, why in described.get("unusable", {}).items():
+            st.warning(f"'{escape(name)}' is not analysed: its classifier's {escape(why)}.")
+        label_names = list(described.get("factors", ()))
+        if label_names and effects["per_dim"]:
+            accuracy = {c["factor"]: c["accuracy"] for c in described["classifiers"]}
+            l1, l2 = st.columns([3, 2])
+            l1.plotly_chart(
+                figures.factor_share_heatmap([s["factor_share"] for s in effects["per_dim"]],
+                                             [f"z{s['dim']}" for s in effects["per_dim"]], label_names),
+                key="w_dis_label_chart",
+            )
+            l2.metric(
+                "Labels owned by one dimension",
+                f"{effects['n_owned']} of {effects['n_factors']}",
+                help=f"A dimension owns a label when ≥ {effects['min_sole_share']:.0%} of its changing steps change "
+                f"that label's prediction alone and it changes something in ≥ {effects['min_change_rate']:.0%} "
+                "of its steps.",
+            )
+            l2.caption(", ".join(
+                f"{escape(f)} (classifier accuracy {accuracy[f]:.0%}): {', '.join(f'z{d}' for d in ds)}"
+                for f, ds in effects["owners"].items()
+            ) or "None yet.")
+            st.dataframe(pd.DataFrame(ownership_rows(effects)), hide_index=True, key="w_dis_label_table")
+            st.caption("Label columns: share of changing steps in which only that label's prediction changes.")
 
 # --------------------------------------------------------------------------- several runs
 

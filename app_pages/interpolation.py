@@ -9,9 +9,10 @@ import streamlit as st
 from ui import figures, loaders, state, widgets
 from ui.textdiff import escape, mark_changes
 from vae_core import explore
+from vae_core.generation_metrics import INTERPOLATION_STEPS, interpolation_smoothness
+from vae_core.grammar import Grammar
 from vae_core.latent import INTERPOLATION_METHODS
 from vae_core.subsets import label_values
-from vae_core.synthetic import factor_changes, parse
 
 
 def collapse_repeats(texts: list[str]) -> list[tuple[int, int, str]]:
@@ -26,9 +27,10 @@ def collapse_repeats(texts: list[str]) -> list[tuple[int, int, str]]:
     return runs
 
 
-def path_html(texts: list[str], labels: list[str], synthetic: bool, collapse: bool) -> str:
-    """The decoded path as an escaped HTML table, each row marked against the previous distinct one."""
-    header = ["step", "sentence (changes vs previous marked)"] + (["factors"] if synthetic else [])
+def path_html(texts: list[str], labels: list[str], grammar: Grammar | None, collapse: bool) -> str:
+    """The decoded path as an escaped HTML table, each row marked against the previous distinct one (and, with
+    the run's grammar, parsed: which factors changed, or not a valid sentence)."""
+    header = ["step", "sentence (changes vs previous marked)"] + (["factors"] if grammar is not None else [])
     rows = []
     previous: list[str] | None = None
     previous_factors = None
@@ -40,12 +42,12 @@ def path_html(texts: list[str], labels: list[str], synthetic: bool, collapse: bo
         if count > 1:
             step += f' <span class="vae-muted">×{count}</span>'
         row = [step, marked or "<i>(empty)</i>"]
-        if synthetic:
-            factors = parse(text)
+        if grammar is not None:
+            factors = grammar.parse(text)
             if factors is None:
                 row.append('<span class="vae-muted">not a valid corpus sentence</span>')
             else:
-                changed = factor_changes(previous_factors, factors) if previous_factors else ()
+                changed = grammar.factor_changes(previous_factors, factors) if previous_factors else ()
                 row.append(escape(", ".join(f"{f}→{factors[f]}" for f in changed) if changed else "valid"))
             previous_factors = factors
         rows.append(row)
@@ -53,11 +55,11 @@ def path_html(texts: list[str], labels: list[str], synthetic: bool, collapse: bo
     return widgets.html_table(header, rows)
 
 
-def path_table(texts: list[str], labels: list[str], synthetic: bool, label_name: str) -> pd.DataFrame:
-    """One row per step (nothing collapsed): label, sentence, and on the built-in corpus validity and factors."""
+def path_table(texts: list[str], labels: list[str], grammar: Grammar | None, label_name: str) -> pd.DataFrame:
+    """One row per step (nothing collapsed): label, sentence, and with the run's grammar validity and factors."""
     df = pd.DataFrame({label_name: labels, "sentence": texts})
-    if synthetic:
-        parsed = [parse(t) for t in texts]
+    if grammar is not None:
+        parsed = [grammar.parse(t) for t in texts]
         df["valid"] = [p is not None for p in parsed]
         df["factors"] = [widgets.factor_text(p) for p in parsed]
     repeats = [n for _first, n, _t in collapse_repeats(texts) for _ in range(n)]
@@ -67,7 +69,7 @@ def path_table(texts: list[str], labels: list[str], synthetic: bool, label_name:
 
 run = loaders.require_run()
 widgets.inject_css()
-synthetic = loaders.is_synthetic(run)
+grammar = loaders.run_grammar(run)  # parses the decodes into factors; None without one
 dim = run.model_config.latent_dim
 st.title("Interpolation")
 st.markdown(
@@ -116,18 +118,33 @@ else:
     path = explore.interpolate(mu[0], mu[1], steps, method)  # (steps, D)
     texts = loaders.decode_texts(run, path)
     labels = [f"{i} (t={i / (steps - 1):.2f})" for i in range(steps)]
-    table = path_table(texts, [f"{i / (steps - 1):.3f}" for i in range(steps)], synthetic, "t")
+    table = path_table(texts, [f"{i / (steps - 1):.3f}" for i in range(steps)], grammar, "t")
     table.insert(0, "step", list(range(steps)))
 
-    if synthetic:
+    if grammar is not None:
         inner = table["valid"].iloc[1:-1] if steps > 2 else table["valid"]
         st.caption(
             f"{int(table['valid'].sum())} of {steps} steps decode to valid corpus sentences "
             f"({int(inner.sum())} of {len(inner)} in between); {table['sentence'].nunique()} distinct sentences."
         )
+    smooth = interpolation_smoothness([t.split() for t in texts])
+    ev_gen = loaders.read_summary(run.path).evaluation
+    ev_gen = ev_gen.generation if ev_gen is not None else None
+    st.metric(
+        "Interpolation smoothness of this path",
+        "—" if np.isnan(smooth) else f"{smooth:.2f}",
+        help="LangSpace's measure: words between the two ends ÷ words changed along the path (word edit "
+        "distance; LangSpace uses the word mover's distance). 1 = every change moves towards the end; lower = "
+        "the path wanders or comes back. — when the path never changes.",
+    )
+    if ev_gen is not None and ev_gen.smoothness is not None:
+        st.caption(
+            f"The evaluation in summary.json: mean smoothness {ev_gen.smoothness:.2f} over {ev_gen.n_paths:,} "
+            f"lerp paths of {INTERPOLATION_STEPS} steps between random test sentences."
+        )
     tab_path, tab_table, tab_map = st.tabs(["Path", "Table", "On a map"])
     with tab_path:
-        widgets.show_html(path_html(texts, labels, synthetic, collapse))
+        widgets.show_html(path_html(texts, labels, grammar, collapse))
     with tab_table:
         st.dataframe(table, hide_index=True)
     with tab_map:
@@ -138,7 +155,7 @@ else:
             background, _, _ = loaders.encode(run, sample)
             proj = fit_projection(background, "pca", 2)
             st.plotly_chart(
-                figures.latent_path(proj.coords, proj.transform(path), [escape(t) for t in texts]),
+                figures.latent_path(proj.coords, proj.transform(path), texts),
                 key="w_interp_map",
             )
             st.caption("PCA of 500 test sentences' codes (grey) with the path drawn over it.")
@@ -167,26 +184,27 @@ if all(arith):
     rows = [[escape(n), escape(t) or "<i>(empty)</i>"] for n, t in zip(("a", "b", "c"), decoded[:3], strict=True)]
     rows.append(["<b>a − b + c</b>", mark_changes(decoded[2].split(), decoded[3].split()) or "<i>(empty)</i>"])
     widgets.show_html(widgets.html_table(["code", "decoded (result: changes vs c marked)"], rows))
-    if synthetic:
-        fa, fb, fc = (parse(t) for t in arith)  # the typed sentences' factors
-        fr = parse(decoded[3])
+    if grammar is not None:
+        fa, fb, fc = (grammar.parse(t) for t in arith)  # the typed sentences' factors
+        fr = grammar.parse(decoded[3])
         if fa is None or fb is None or fc is None:
-            st.caption("a, b and c must be sentences of the built-in corpus to compare factors.")
+            st.caption(f"a, b and c must be sentences of the grammar '{escape(grammar.name)}' to compare factors.")
         else:
-            wanted = factor_changes(fa, fb)
+            wanted = grammar.factor_changes(fa, fb)
             if fr is None:
                 outcome = "the result is not a valid corpus sentence"
             else:
-                got = factor_changes(fc, fr)
-                outcome = f"the result differs from c in: {', '.join(got) or 'nothing'}"
+                got = grammar.factor_changes(fc, fr)
+                outcome = f"the result differs from c in: {escape(', '.join(got)) or 'nothing'}"
                 outcome += " (a match)" if set(got) == set(wanted) else ""
-            st.caption(f"a and b differ in: {', '.join(wanted) or 'nothing'} · {outcome}")
+            st.caption(f"a and b differ in: {escape(', '.join(wanted)) or 'nothing'} · {outcome}")
 else:
     st.info("Fill in a, b and c.")
 
 # --------------------------------------------------------------------------- attribute vectors
 
 st.header("Attribute vectors")
+DEFAULT_ATTRIBUTE = ("mood", "question")  # (label column, value) shown first when the corpus has it
 sample, labels = loaders.corpus_sample(run, "train", loaders.ENCODE_LIMIT)
 usable = label_values(labels)  # the label columns that are factors, with their values
 if not usable:
@@ -197,8 +215,13 @@ st.markdown(
     "that adds that value. Move a sentence along it and decode each step."
 )
 c1, c2, c3 = st.columns(3)
-column = c1.selectbox("Label column", list(usable), key="w_attr_col")
-value = c2.selectbox("Value to add", usable[column], key="w_attr_val")
+# The default example must change something (issue 20.8): the built-in corpus's first pair, subject = doctor,
+# leaves the default model's first sentence as it was; turning a statement into a question changes it.
+default_col, default_val = DEFAULT_ATTRIBUTE if DEFAULT_ATTRIBUTE[1] in usable.get(DEFAULT_ATTRIBUTE[0], ()) else (
+    next(iter(usable)), None)
+column = c1.selectbox("Label column", list(usable), index=list(usable).index(default_col), key="w_attr_col")
+value = c2.selectbox("Value to add", usable[column], key="w_attr_val",
+                     index=usable[column].index(default_val) if default_val in usable[column] else 0)
 n_scales = c3.slider("Steps from 0 to 2", 3, 21, 9, key="w_attr_n")
 base = sentence_a or (options[0] if options else "")
 if not base:
@@ -209,22 +232,22 @@ mask = np.array([v == value for v in labels[column]])
 try:
     direction = explore.attribute_vector(codes, mask)  # (D,)
 except ValueError as e:
-    st.warning(f"Cannot build this direction: {e}")
+    st.warning(f"Cannot build this direction: {escape(e)}")
     st.stop()
 z_base, _, _ = loaders.encode(run, [base])
 scales = np.linspace(0.0, 2.0, n_scales).tolist()
 moved = explore.move_along(z_base[0], direction, scales)  # (n_scales, D)
 moved_texts = loaders.decode_texts(run, moved)
 st.caption(
-    f"Direction from {int(mask.sum())} of {len(mask)} training sentences with {column} = {value}; "
+    f"Direction from {int(mask.sum())} of {len(mask)} training sentences with {escape(column)} = {escape(value)}; "
     f"its length is {float(np.linalg.norm(direction)):.2f}. Moving: the first sentence above."
 )
 scale_labels = [f"{s:.2f}" for s in scales]
-widgets.show_html(path_html(moved_texts, [f"×{s}" for s in scale_labels], synthetic, collapse=True))
-attr_table = path_table(moved_texts, scale_labels, synthetic, "scale")
-if synthetic:
+widgets.show_html(path_html(moved_texts, [f"×{s}" for s in scale_labels], grammar, collapse=True))
+attr_table = path_table(moved_texts, scale_labels, grammar, "scale")
+if grammar is not None:
     attr_table[f"{column} = {value}"] = [
-        (p is not None and p.get(column) == value) for p in (parse(t) for t in moved_texts)
+        (p is not None and p.get(column) == value) for p in (grammar.parse(t) for t in moved_texts)
     ]
 st.dataframe(attr_table, hide_index=True)
 widgets.csv_download(attr_table, f"attribute-{run.name}.csv", key="w_attr_csv")

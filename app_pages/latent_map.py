@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ui import analysis, loaders, map_figures, selection, widgets
+from ui import analysis, loaders, map_figures, selection, state, widgets
 from ui.textdiff import escape
 from vae_core import explore, map_cache, subset_encodings, subsets
 from vae_core.config import DecodeConfig
@@ -19,6 +19,8 @@ UMAP_METRICS = ("euclidean", "cosine", "manhattan", "correlation")
 SOURCES = {"test+valid": "Test + valid sentences", "all": "All splits (train too)", "upload": "Your uploaded file"}
 SPLITS = {"test+valid": ("test", "valid"), "all": ("train", "valid", "test")}
 MAX_PLACED = 20  # own sentences placed at once
+MAX_SENTENCE_CHARS = state.MAX_SENTENCE_CHARS  # a placed line is cut here, as a typed sentence is everywhere
+SEARCH_MAX_CHARS = 200  # a search is a phrase
 NN_OPTIONS = 500  # rows offered as nearest-neighbour queries (search to narrow them)
 UMAP_EPOCHS = 200  # UMAP picks 500 below 10,000 points; 200 fits 2.5x faster and looks alike
 SPEC = "latent_map_spec"  # session state: {run path: the map spec last drawn}
@@ -200,7 +202,7 @@ with st.spinner(
             run.path, subset.subset_id, enc.mu, spec["method"], spec["n_components"], spec["seed"], spec["params"]
         )
     except ValueError as e:
-        st.error(f"Cannot draw this map: {e}")
+        st.error(f"Cannot draw this map: {escape(e)}")
         st.stop()
 coords = proj.coords  # (N, C)
 
@@ -215,9 +217,9 @@ where = {
     "disk": "loaded from the disk cache",
     "fitted": f"fitted in {proj.fit_seconds:.1f} s and cached",
 }[proj_source]
-params_text = ", ".join(f"{k}={v}" for k, v in proj.params.items() if v is not None)
+params_text = escape(", ".join(f"{k}={v}" for k, v in proj.params.items() if v is not None))
 st.caption(
-    f"{method_name} {proj.n_components}-D of {subset.source} · {where} · "
+    f"{method_name} {proj.n_components}-D of {escape(subset.source)} · {where} · "
     + (f"{params_text} · " if params_text else "")
     + f"reconstructed exactly: {enc.exact_match:.0%}"
 )
@@ -235,7 +237,10 @@ color_choice = c1.selectbox(
     help="A factor or label column, the number of words, whether the greedy reconstruction "
     "equals the input, or the value of one latent dimension.",
 )
-query = c2.text_input("Search the sentences (case-insensitive)", key="w_map_search", max_chars=200)
+query = c2.text_input("Search the sentences (case-insensitive)", key="w_map_search")  # no max_chars: a longer
+if len(query.strip()) > SEARCH_MAX_CHARS:  # paste would be dropped silently in the browser; cut it and say so
+    c2.warning(f"Only the first {SEARCH_MAX_CHARS} characters of the search are used (it has {len(query.strip()):,}).")
+    query = query.strip()[:SEARCH_MAX_CHARS]
 matches = subsets.text_matches(subset.sentences, query) if query.strip() else []
 if query.strip():
     c2.caption(
@@ -254,7 +259,14 @@ with st.expander("Place your own sentences (and draw a path between two)", expan
         height=110,
         placeholder="the doctor sees the small cat .\nthe pilots will not follow the red horse .",
     )
-    placed_sentences = [" ".join(s.split()) for s in raw.splitlines() if s.strip()][:MAX_PLACED]
+    typed_lines = [" ".join(s.split()) for s in raw.splitlines() if s.strip()]
+    placed_sentences = [s[:MAX_SENTENCE_CHARS] for s in typed_lines[:MAX_PLACED]]
+    cut = [str(i + 1) for i, s in enumerate(typed_lines[:MAX_PLACED]) if len(s) > MAX_SENTENCE_CHARS]
+    if len(typed_lines) > MAX_PLACED or cut:  # say what was left out, never drop it silently
+        st.warning(" ".join(
+            ([f"Only the first {MAX_PLACED} of {len(typed_lines)} lines are placed."]
+             if len(typed_lines) > MAX_PLACED else [])
+            + ([f"Line(s) {', '.join(cut)} cut to their first {MAX_SENTENCE_CHARS} characters."] if cut else [])))
     if placed_sentences:
         placed_mu, _, placed_oov = loaders.encode(run, placed_sentences)  # (M, D)
         for i, words in enumerate(placed_oov):
@@ -330,8 +342,11 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
         return f"{int(c[1:])}: {subset.sentences[int(c[1:])]}"
 
     q1, q2, q3 = st.columns([4, 1, 1])
-    if st.session_state.get("w_map_nn_query") not in candidates:
-        st.session_state.pop("w_map_nn_query", None)
+    if candidates and st.session_state.get("w_map_nn_query") not in candidates:
+        # Set, not popped: a popped value leaves the browser showing the old sentence while the page
+        # computes the neighbours of the first candidate (issue 20.1); a value set before the widget is
+        # drawn is sent to the browser too.
+        st.session_state["w_map_nn_query"] = candidates[0]
     choice = q1.selectbox(
         "Sentence (search above to narrow the list)", candidates, format_func=_name, key="w_map_nn_query"
     )
@@ -350,8 +365,8 @@ with st.expander("Nearest neighbours in latent space", expanded=False):
         nn_table = subset_encodings.rows_frame(subset, enc, coords, nn_rows)
         nn_table.insert(1, "distance", [d for _, d in pairs])
         st.caption(
-            f"Neighbours by {metric} distance between posterior means ({dim}-D), not on the map: "
-            "close on the map is not always close in latent space."
+            f"Neighbours of {escape(_name(choice))} by {metric} distance between posterior means ({dim}-D), "
+            "not on the map: close on the map is not always close in latent space."
         )
         st.dataframe(nn_table, hide_index=True, key="w_map_nn_table")
 

@@ -6,12 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from ui import figures, loaders, metric_figures, state, widgets
-from ui.textdiff import escape
+from ui.safe_text import code, escape
 from vae_core import explore
 from vae_core.config import to_dict
-from vae_core.model import parameter_count
+from vae_core.model import decoder_description, parameter_count
 from vae_core.runs import effective_state, read_metrics
-from vae_core.synthetic import parse
 
 N_SAMPLES_DEFAULT = 8
 
@@ -19,8 +18,8 @@ st.title("β-VAE Text Lab")
 st.markdown(
     "A **variational autoencoder** (VAE) reads a sentence *x*, squeezes it into a short code *z* of a "
     "few numbers, and writes a sentence back from that code. The encoder gives, for each sentence, a "
-    "small Gaussian cloud *q(z|x)* of codes rather than one point; the decoder is a language model "
-    "that writes word by word while looking at *z*. Training maximises:"
+    "small Gaussian cloud *q(z|x)* of codes rather than one point; the decoder writes a sentence from *z* "
+    "(how depends on the model: see its card below). Training maximises:"
 )
 st.latex(
     r"\mathcal{L}_\beta(x) \;=\; \underbrace{\mathbb{E}_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]}"
@@ -43,26 +42,41 @@ with st.expander("What β trades, and what can go wrong", expanded=True):
     )
 
 run = loaders.require_run()
-synthetic = loaders.is_synthetic(run)
-DECODER_NAMES = {"rnn": "autoregressive RNN", "positional": "positional (non-autoregressive)",
-                 "additive": "additive (one term per latent dimension)"}
+grammar = loaders.run_grammar(run)  # the corpus's factor grammar (parses the prior samples); None without one
+
+
+
+def beta_text(tcfg, records: list[dict]) -> str:
+    """The run's β as trained: the configured β and schedule, and the largest KL weight its metrics logged
+    when that fell short of β (a warm-up longer than the run: issue 20.4)."""
+    text = f"β {tcfg.beta:g} ({escape(tcfg.schedule)})"
+    weights = [float(r["weight"]) for r in records
+               if r.get("kind") == "train" and isinstance(r.get("weight"), (int, float))]
+    if not weights or tcfg.schedule == "capacity":  # capacity runs weight |KL − C| by γ, not by β
+        return text
+    reached = max(weights)
+    if reached < 0.995 * tcfg.beta:
+        text += f", but the KL weight reached only {reached:.3g} (the warm-up was longer than the training)"
+    return text
+
 
 # --------------------------------------------------------------------------- the run card
 
-st.header(f"Model: {run.name}")
+st.header(f"Model: {escape(run.name)}")
 corpus_info = run.config.get("corpus") if isinstance(run.config.get("corpus"), dict) else {}
 mcfg, tcfg = run.model_config, run.train_config
 card = st.columns(4)
-card[0].metric("Corpus", str(corpus_info.get("name") or corpus_info.get("spec") or "unknown"))
+card[0].metric("Corpus", escape(corpus_info.get("name") or corpus_info.get("spec") or "unknown"))
 card[1].metric("Latent dimensions", mcfg.latent_dim)
 card[2].metric("Vocabulary", f"{len(run.vocab):,} words")
 card[3].metric("Parameters", f"{parameter_count(mcfg):,}")
 status = effective_state(run.path)
 source = "shipped with the app" if loaders.is_shipped(run.path) else "your run"
 st.caption(
-    f"Corpus spec: {corpus_info.get('spec', '?')} · decoder: {DECODER_NAMES.get(mcfg.decoder, mcfg.decoder)} · "
-    f"β {tcfg.beta} ({tcfg.schedule}) · status: {status} · {source} · "
-    f"created {run.config.get('created', '?')} · directory: {run.path}"
+    f"Corpus spec: {escape(corpus_info.get('spec', '?'))} · "
+    f"decoder: {escape(decoder_description(mcfg))} · "
+    f"{beta_text(tcfg, read_metrics(run.path))} · status: {escape(status)} · {source} · "
+    f"created {escape(run.config.get('created', '?'))} · directory: {escape(run.path)}"
 )
 
 summary = loaders.read_summary(run.path)
@@ -97,7 +111,8 @@ if ev:
         + ("; " + ", ".join(extra) if extra else "")
     )
 else:
-    st.info(f"Not evaluated yet: run `python -m vae_core eval {run.path}` to add NLL, KL, active units and MI.")
+    eval_command = code(f"python -m vae_core eval {run.path}")
+    st.info(f"Not evaluated yet: run {eval_command} to add NLL, KL, active units and MI.")
     valid = summary.valid
     if valid is not None:
         figures_shown = [
@@ -122,6 +137,20 @@ with right:
     stats = loaders.dim_stats(run)
     st.plotly_chart(metric_figures.kl_per_dim_bar(stats.kl, stats.active, height=260))
     st.caption(f"{len(stats.active_dims)} of {mcfg.latent_dim} dimensions active (measured from: {stats.source}).")
+
+if grammar is not None:
+    with st.expander(f"Factors of the corpus: the grammar '{escape(grammar.name)}' ({len(grammar.factors)} factors, "
+                     f"{grammar.size:,} sentences)"):
+        if grammar.description:
+            st.caption(escape(grammar.description))
+        st.dataframe(
+            pd.DataFrame({"factor": list(grammar.factors), "values": [len(v) for v in grammar.factors.values()],
+                          "e.g.": [", ".join(v[:6]) for v in grammar.factors.values()]}),
+            hide_index=True,
+            key="w_overview_factors",
+        )
+        st.caption("Every combination of the factors' values is one sentence; the Sliders, Traversals, "
+                   "Interpolation and Disentanglement pages parse decodes back into these factors.")
 
 with st.expander("Configuration"):
     c1, c2 = st.columns(2)
@@ -152,13 +181,13 @@ seed = int(st.session_state[state.PRIOR_SEED])
 z = explore.prior_codes(n_samples, mcfg.latent_dim, seed)  # (N, D) ~ N(0, I)
 texts = loaders.decode_texts(run, z)
 table = pd.DataFrame({"sample": texts})
-if synthetic:
-    parsed = [parse(t) for t in texts]
+if grammar is not None:
+    parsed = [grammar.parse(t) for t in texts]
     table["valid"] = [p is not None for p in parsed]
     table["factors"] = [widgets.factor_text(p) for p in parsed]
     st.caption(
-        f"{sum(p is not None for p in parsed)} of {len(texts)} samples are valid sentences of the built-in corpus "
-        f"({len(set(texts))} distinct)."
+        f"{sum(p is not None for p in parsed)} of {len(texts)} samples are valid sentences of the grammar "
+        f"'{escape(grammar.name)}' ({len(set(texts))} distinct)."
     )
 table.index = range(1, len(table) + 1)
 st.dataframe(table)

@@ -10,9 +10,9 @@ import numpy as np
 import streamlit as st
 
 from ui import loaders, metric_figures, state, widgets
-from ui.textdiff import escape, mark_changes
+from ui.textdiff import changed_words, escape, mark_changes
+from vae_core.grammar import Grammar
 from vae_core.runs import Run
-from vae_core.synthetic import factor_changes, parse
 from vae_core.text import tokenize
 
 SLIDER_KEY = "w_z_{}"
@@ -46,12 +46,17 @@ def _link_view() -> None:
 
 @st.fragment
 def sliders_panel(
-    run: Run, z0: np.ndarray, kl: tuple[float, ...], active: list[int], inactive: list[int], synthetic: bool
+    run: Run, z0: np.ndarray, kl: tuple[float, ...], active: list[int], inactive: list[int], grammar: Grammar | None,
+    typed: tuple[str, ...] = (),
 ) -> None:
-    """Buttons, sliders and the decoded sentence; reruns alone when a slider moves. z0: (D,) posterior mean."""
+    """Buttons, sliders and the decoded sentence; reruns alone when a slider moves. z0: (D,) posterior mean;
+    typed: the words of the sentence as the model reads them (the reconstruction is marked against them);
+    grammar: the run's factor grammar (the decodes are parsed into factors), None without one."""
     dim = run.model_config.latent_dim
     start = [to_slider(v) for v in z0.tolist()]
-    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+    # A wrapping row of content-wide buttons, not fixed columns: at 1024×768 columns cut the labels to
+    # "Reset …" (issue 20.5); here a button that does not fit moves to the next line, whole.
+    b1 = b2 = b3 = st.container(horizontal=True, wrap=True, gap="small")
     b1.button("Reset to the sentence", on_click=_set_sliders, args=(start,), icon=":material/restart_alt:")
     b2.button(
         "Random code",
@@ -103,17 +108,26 @@ def sliders_panel(
             mark_changes(recon.split(), current.split()),
             caption=f"Decoded from the sliders ({moved} moved; changed words marked)",
         )
+        differs = changed_words(list(typed), recon.split()) if typed else 0
+        marked_recon = mark_changes(list(typed), recon.split()) if typed else escape(recon)
         widgets.show_html(
-            f'<div class="vae-muted">Reconstruction at the posterior mean: {escape(recon) or "(empty)"}</div>'
+            f'<div class="vae-muted">Reconstruction at the posterior mean: {marked_recon or "(empty)"}</div>'
         )
-        if synthetic:
-            now, before = parse(current), parse(recon)
+        if typed and (differs or len(recon.split()) != len(typed)):
+            st.caption(
+                f"The reconstruction differs from what you typed ({differs} word(s) marked"
+                + (", some left out" if len(recon.split()) < len(typed) else "")
+                + "): the sliders start from what the model reads back, not from your sentence."
+            )
+        if grammar is not None:
+            now, before = grammar.parse(current), grammar.parse(recon)
             if now is None:
-                st.caption("Factors: not a valid corpus sentence")
+                st.caption(f"Factors: not a valid sentence of the grammar '{escape(grammar.name)}'")
             else:
-                changed = factor_changes(before, now)
+                changed = grammar.factor_changes(before, now)
                 st.caption(
-                    f"Factors: {widgets.factor_text(now)}" + (f" — changed: {', '.join(changed)}" if changed else "")
+                    f"Factors: {escape(widgets.factor_text(now))}"
+                    + (f" — changed: {escape(', '.join(changed))}" if changed else "")
                 )
 
 
@@ -128,7 +142,7 @@ st.markdown(
 
 dim = run.model_config.latent_dim
 max_len = run.train_config.max_len
-synthetic = loaders.is_synthetic(run)
+grammar = loaders.run_grammar(run)  # parses the decodes into factors; None without one
 
 # The link's sentence and slider values apply on the first visit only.
 if not st.session_state.get(state.QP_SLIDERS_APPLIED):
@@ -153,7 +167,7 @@ if not sentence:
     st.info("Type a sentence (or pick one from the corpus) to see its code and move through it.")
     st.stop()
 
-tokens = tokenize(sentence, run.train_config.lowercase)
+tokens = tokenize(sentence, run.train_config.lowercase, run.vocab.tokenization)
 if not tokens:
     st.info("That sentence has no words the tokenizer can read: type some words.")
     st.stop()
@@ -179,7 +193,7 @@ else:  # the same view: restore sliders whose widget state was dropped by a page
 state.set_query_params(s=sentence)
 
 stats = loaders.dim_stats(run)
-sliders_panel(run, z0, stats.kl, stats.active_dims, stats.inactive_dims, synthetic)
+sliders_panel(run, z0, stats.kl, stats.active_dims, stats.inactive_dims, grammar, tuple(tokens[:max_len]))
 if st.session_state.get(state.SLIDER_VALUES):  # a full rerun keeps the link up to date
     state.set_query_params(z=state.format_z(st.session_state[state.SLIDER_VALUES]))
 

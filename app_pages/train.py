@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
 import time
 from pathlib import Path
 
@@ -10,33 +10,34 @@ import pandas as pd
 import streamlit as st
 
 from ui import loaders, state, train_figures
-from ui.settings import setting_widgets
-from vae_core import jobs
+from ui.safe_text import code, escape
+from ui.settings import initial, invalid_setting_message, planned_steps, setting_widgets, warmup_warning
+from vae_core import jobs, run_management
 from vae_core.config import ModelConfig, TrainConfig, configs_with, training_settings
-from vae_core.corpus import CorpusError
+from vae_core.corpus import CorpusError, text_encoding
+from vae_core.presets import PRESETS, preset_values
 from vae_core.runs import read_metrics
+from vae_core.units import format_bytes, mib
 
 # Session-state keys of this page.
 UPLOAD = "train_upload"  # {"name": str, "data": bytes}: the uploaded corpus, kept until training starts
+GRAMMAR_UPLOAD = "train_grammar_upload"  # {"name": str, "data": bytes}: an uploaded grammar file, the same way
 WATCH = "train_watch_run"  # the run shown in the watch section
 NOTICE = "train_notice"  # (kind, text) shown once after Start
 SEEN = "train_seen_state"  # {run name: last state seen by the watch fragment}
+CONFIRM_DELETE = "train_confirm_delete"  # the run whose Delete waits for its confirmation
+CONFIRM_CLEANUP = "train_confirm_cleanup"  # the leftover runs Clean up listed, waiting for the confirmation
+MANAGE_NOTICE = "train_manage_notice"  # (kind, text) after Delete, Resume, Evaluate or Clean up
 MAIN_GROUPS = ("objective", "model", "optimisation")  # one column each; the other settings go under "More settings"
 KEY_PREFIX = "train_"  # a setting's widget key is train_<setting name>
 POLL_S = 2.0
+ETA_SAMPLE = 2000  # training sentences the time estimate reads for vocabulary and length
 PREVIEW_ROWS = 10
 
 runs_root = loaders.runs_dir()
 
 
-def _md(text: str) -> str:
-    """Plain text made safe inside Streamlit markdown (no formatting, links or LaTeX from user data)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
-
-
-def _code(text: object) -> str:
-    """Text as an inline code span (paths, commands)."""
-    return "`" + str(text).replace("`", "'") + "`"
+_md, _code = escape, code  # user/file text in markdown, and code spans: ui.safe_text (one home)
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -54,6 +55,42 @@ def _store_upload() -> None:
         st.session_state.pop(UPLOAD, None)
     else:
         st.session_state[UPLOAD] = {"name": up.name, "data": up.getvalue()}
+
+
+def _store_grammar_upload() -> None:
+    up = st.session_state.get("w_train_grammar_upload")
+    if up is None:
+        st.session_state.pop(GRAMMAR_UPLOAD, None)
+    else:
+        st.session_state[GRAMMAR_UPLOAD] = {"name": up.name, "data": up.getvalue()}
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the grammar…")
+def _uploaded_grammar(digest: str, name: str, _data: bytes):
+    """(grammar, its corpus split with seed 0) of an uploaded grammar file, cached on its content hash;
+    GrammarError naming the entry at fault."""
+    from vae_core.grammar import grammar_from_bytes
+
+    del digest  # the key: the content hash of _data
+    grammar = grammar_from_bytes(_data, name)
+    return grammar, grammar.generate(seed=0)
+
+
+def _grammar_preview(grammar, corpus) -> None:
+    """A grammar's description, size, factors and first training sentences with their factor values."""
+    st.caption(_md(grammar.description))
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Sentences", f"{grammar.size:,}")
+    c2.metric("Factors", len(grammar.factors))
+    c3.metric("Words", len(grammar.vocabulary()))
+    st.dataframe(pd.DataFrame({"factor": list(grammar.factors),
+                               "values": [len(v) for v in grammar.factors.values()],
+                               "e.g.": [", ".join(v[:6]) for v in grammar.factors.values()]}),
+                 hide_index=True, width="stretch")
+    sample = corpus.train
+    st.dataframe(pd.DataFrame({"sentence": sample.sentences[:PREVIEW_ROWS],
+                               **{f: sample.labels[f][:PREVIEW_ROWS] for f in grammar.factors}}),
+                 hide_index=True, width="stretch")
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the corpus…")
@@ -82,8 +119,8 @@ jobs.start_queued(runs_root)
 
 # ---- 1. corpus
 st.header("1 · Corpus")
-SOURCES = {"synthetic": "Built-in corpus (known factors)", "path": "A file or folder on the server",
-           "upload": "Upload a file"}
+SOURCES = {"synthetic": "Built-in corpus (known factors)", "grammar": "A factor grammar (shipped or yours)",
+           "path": "A file or folder on the server", "upload": "Upload a file"}
 source = st.radio("Corpus", list(SOURCES), format_func=SOURCES.get, key="train_corpus_source", horizontal=True,
                   help="The built-in corpus has known generative factors (tense, number, negation, …), so the "
                        "app can tell which latent dimension controls what and measure disentanglement.")
@@ -91,10 +128,55 @@ corpus_spec, corpus_column = "synthetic", None  # what the run's train_config.js
 files: dict[str, bytes] = {}
 upload_ext = ""
 corpus_ok = False
+n_train = 0  # training sentences, for the warm-up check before Start (issue 20.4)
+sample: list[str] = []  # some training sentences: vocabulary and length for the time estimate before Start
 if source == "synthetic":
     st.caption("Generated on the fly, deterministic, no download: every combination of the factors is one "
                "sentence, with a fixed train/valid/test split.")
     corpus_ok = True
+    n_train = len(loaders.load_corpus_cached("synthetic").train)
+    sample = list(loaders.load_corpus_cached("synthetic").train.sentences[:ETA_SAMPLE])
+elif source == "grammar":
+    from vae_core.grammar import MAX_FILE_BYTES as GRAMMAR_MAX_BYTES
+    from vae_core.grammar import RUN_COPY, SPEC_PREFIX, GrammarError, shipped_grammar, shipped_grammars
+
+    kinds = {"shipped": "Shipped with the lab", "upload": "Upload your own (.json)"}
+    kind = st.radio("Grammar file", list(kinds), format_func=kinds.get, key="train_grammar_kind", horizontal=True)
+    if kind == "shipped":
+        names = [n for n in shipped_grammars() if n != "builtin"]  # builtin = the built-in corpus above
+        name = st.selectbox("Grammar", names, key="train_grammar",
+                            help="Corpora with known factors written as grammar files in vae_core/grammars "
+                                 "(README: Factor grammars); `--corpus grammar:NAME` in the shell.")
+        try:
+            grammar_corpus = loaders.load_corpus_cached(SPEC_PREFIX + name)
+            grammar = shipped_grammar(name)
+        except (CorpusError, GrammarError) as e:
+            st.error(_md(e))
+        else:
+            _grammar_preview(grammar, grammar_corpus)
+            corpus_spec, corpus_ok, n_train = SPEC_PREFIX + name, True, len(grammar_corpus.train)
+            sample = list(grammar_corpus.train.sentences[:ETA_SAMPLE])
+    else:
+        st.file_uploader(
+            f"Grammar file (.json, at most {format_bytes(GRAMMAR_MAX_BYTES)}; the format is in the README, "
+            "'Factor grammars')", type=["json"], key="w_train_grammar_upload", on_change=_store_grammar_upload,
+        )
+        upload = st.session_state.get(GRAMMAR_UPLOAD)
+        if upload:
+            name, data = str(upload.get("name", "grammar.json")), bytes(upload.get("data") or b"")
+            try:
+                grammar, grammar_corpus = _uploaded_grammar(hashlib.sha256(data).hexdigest(), name, data)
+            except GrammarError as e:
+                st.error(f"Cannot use this grammar: {_md(e)}")
+            else:
+                _grammar_preview(grammar, grammar_corpus)
+                st.caption(f"The file is saved into the run folder (as {RUN_COPY}) when training starts; the "
+                           "run keeps that copy (its sha256 goes into config.json).")
+                files = {RUN_COPY: data}
+                corpus_ok, n_train = True, len(grammar_corpus.train)
+                sample = list(grammar_corpus.train.sentences[:ETA_SAMPLE])
+        else:
+            st.caption("Nothing uploaded yet.")
 elif source == "path":
     allowed = jobs.data_dirs()
     st.caption("PTB-style text: one sentence a line (.txt), or a folder with files named like *train*, *valid*, "
@@ -122,10 +204,13 @@ elif source == "path":
                          "are needed.")
             else:
                 corpus_spec, corpus_column, corpus_ok = str(path), column, True
+                n_train = preview["counts"]["train"]
+                sample = list(preview["rows"]["sentence"])  # the first rows: a rough vocabulary
 else:
     cap_mb = int(st.get_option("server.maxUploadSize") or jobs.DEFAULT_UPLOAD_MB)
     st.file_uploader(
-        f"Corpus file (.txt one sentence a line, .csv or .jsonl with a text column; at most {cap_mb} MB)",
+        f"Corpus file (.txt one sentence a line, .csv or .jsonl with a text column; at most "
+        f"{format_bytes(mib(cap_mb))})",
         type=list(jobs.UPLOAD_FORMATS), key="w_train_upload", on_change=_store_upload,
     )
     upload = st.session_state.get(UPLOAD)
@@ -137,7 +222,7 @@ else:
             choice = st.selectbox("Text column", ["(guess)"] + columns, key="train_upload_column",
                                   help="The column holding the sentence; every other column becomes a label.")
             column = None if choice == "(guess)" else choice
-        texts, err = jobs.validate_upload(name, data, column, max_bytes=cap_mb * 1024 * 1024)
+        texts, err = jobs.validate_upload(name, data, column, max_bytes=mib(cap_mb))
         if err:
             st.error(f"Cannot use this file: {_md(err)}")
         else:
@@ -146,7 +231,9 @@ else:
             c1, c2, c3 = st.columns(3)
             c1.metric("Sentences", f"{len(texts):,}")
             c2.metric("Label columns", len(texts.labels))
-            c3.metric("Size", f"{len(data) / 1024:,.0f} KB")
+            c3.metric("Size", format_bytes(len(data)))
+            if (encoding := text_encoding(data)[1]) != "UTF-8":
+                st.caption(f"Read as {encoding} (from the file's byte-order mark).")
             if texts.labels:
                 st.caption("Labels: " + ", ".join(_code(c) for c in texts.labels))
             head = texts.select(range(min(PREVIEW_ROWS, len(texts))))
@@ -157,6 +244,8 @@ else:
                        "it is split 90/5/5 into train/valid/test with the seed below.")
             files = {f"corpus.{upload_ext}": bytes(data)}
             corpus_ok, corpus_column = True, column
+            n_train = round(0.9 * len(texts))  # the 90/5/5 split
+            sample = list(texts.sentences[:ETA_SAMPLE])
     else:
         st.caption("Nothing uploaded yet.")
 
@@ -164,6 +253,19 @@ else:
 st.header("2 · Objective and model")
 declared_settings = training_settings()
 values: dict[str, object] = {}
+
+
+def _apply_preset(name: str) -> None:
+    """Fill every setting's widget from a preset (vae_core.presets; the rest back to its start) and its corpus."""
+    chosen = preset_values(name)
+    for s in declared_settings.values():
+        st.session_state[KEY_PREFIX + s.name] = chosen.get(s.name, initial(s))
+    st.session_state["train_corpus_source"] = PRESETS[name].corpus
+
+
+for preset_name, preset in PRESETS.items():
+    st.button(preset.title, key=f"train_preset_{preset_name}", help=preset.help, icon=":material/bolt:",
+              on_click=_apply_preset, args=(preset_name,))
 
 
 def _section(group: str) -> None:
@@ -196,10 +298,19 @@ try:  # the validation the CLI does, before anything starts; these configs are w
     model_config, train_config = configs_with(ModelConfig(), TrainConfig(), values)
 except ValueError as e:
     config_error = str(e)
-    st.error(f"Invalid setting: {_md(e)}")
+    st.error(f"Invalid setting: {_md(invalid_setting_message(e, declared_settings))}")
 
 # ---- 3. start
 st.header("3 · Start")
+if not config_error and (warmup_note := warmup_warning(train_config, n_train)):
+    st.warning(_md(warmup_note))
+if not config_error and corpus_ok and (planned := planned_steps(train_config, n_train)) > 0:
+    words, mean_words = run_management.corpus_shape(sample, train_config)
+    with st.spinner("Timing a few steps of this model…"):
+        estimate = run_management.estimate_training(model_config, train_config, planned, words, mean_words)
+    st.info(_md(run_management.describe_estimate(estimate))
+            + ("" if device == "cpu" else " A GPU, if the run gets one, is usually much faster."),
+            icon=":material/timer:")
 auto_name = jobs.default_run_name(float(train_config.beta))
 c1, c2 = st.columns([3, 1])
 typed_name = c1.text_input("Run name", key="train_run_name", placeholder=auto_name, max_chars=jobs.MAX_RUN_NAME,
@@ -218,7 +329,7 @@ if start and corpus_ok and not config_error:
                 k += 1
                 name = f"{auto_name}-{k}"
         run_dir = jobs.run_path(runs_root, name)
-        spec = str(run_dir / f"corpus.{upload_ext}") if files else corpus_spec
+        spec = str(run_dir / next(iter(files))) if files else corpus_spec  # an upload: its copy in the run
         pid = jobs.start_training(run_dir, ["--device", device], model=model_config, train=train_config,
                                   corpus=spec, text_column=corpus_column, overwrite=overwrite, files=files)
     except ValueError as e:
@@ -237,6 +348,8 @@ if NOTICE in st.session_state:
 
 # ---- 4. watch
 st.header("Watch a run")
+if MANAGE_NOTICE in st.session_state:  # after Delete, Resume, Evaluate or Clean up (the run list has changed)
+    st.success(_md(st.session_state.pop(MANAGE_NOTICE)[1]))
 watchable = jobs.watchable_runs(runs_root)
 if not watchable:
     st.info("No runs yet. Start one above, or from a shell: "
@@ -252,11 +365,61 @@ watch_dir = runs_root / watch_name
 BADGE = {"running": ("blue", ":material/play_circle:"), "queued": ("gray", ":material/schedule:"),
          "finished": ("green", ":material/check_circle:"), "failed": ("red", ":material/error:"),
          "stopped": ("orange", ":material/stop_circle:"), "killed": ("red", ":material/cancel:")}
+EVAL_ACTIVE = ("queued", "running")  # jobs.evaluation_status states of an evaluation still going
 
 
-def _open_run(path: str) -> None:
-    st.session_state[state.RUN_PICKER] = path
-    st.session_state[state.RUN_PATH] = path
+def _evaluation(run_dir: Path, ev: dict) -> None:
+    """The app's evaluation of the run: waiting, running, its figures, or why it failed."""
+    if ev["state"] == "queued":
+        st.info("Evaluation queued: it waits for a free training slot (`VAE_MAX_TRAININGS`).")
+    elif ev["state"] == "running":
+        st.info(f"Evaluating ({_code(f'python -m vae_core eval {run_dir.name}')}, process {ev['pid']})…")
+    elif ev["state"] == "failed":
+        st.error("The evaluation failed. The end of its log:")
+        st.code(ev["log_tail"] or "(no log)", language=None)
+    figures = run_management.evaluation_figures(run_dir)
+    if figures and ev["state"] not in EVAL_ACTIVE:
+        st.markdown("**Evaluation** (summary.json, test split)")
+        st.dataframe(pd.DataFrame(figures, columns=["figure", "value"]), hide_index=True)
+
+
+def _manage(run_dir: Path, p: dict, ev: dict) -> None:
+    """Resume, Evaluate and Delete for a run of the runs folder; the logic is vae_core.run_management's."""
+    if p["state"] in jobs.ACTIVE_STATES or ev["state"] in EVAL_ACTIVE:
+        return
+    c1, c2, c3 = st.columns(3)
+    resumable = p["state"] in run_management.ENDED_STATES and run_management.has_checkpoint(run_dir)
+    action = None
+    if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", disabled=not resumable,
+                 help="Continue from the last checkpoint (`train --resume`), through the training queue. For a "
+                      "stopped, killed or failed run with a checkpoint."):
+        action = ("Resumed", lambda: run_management.resume_run(run_dir, runs_root, device))
+    if c2.button("Evaluate", key="train_evaluate", icon=":material/analytics:",
+                 disabled=not run_management.has_weights(run_dir),
+                 help="`python -m vae_core eval` in the background (it takes a training slot): ELBO, perplexity, "
+                      "active units and, on a corpus with factors, disentanglement; written to summary.json."):
+        action = ("Evaluation started for", lambda: run_management.evaluate_run_job(run_dir, runs_root))
+    if c3.button("Delete…", key="train_delete", icon=":material/delete:",
+                 help="Remove this run's folder from the runs folder (asks first)."):
+        st.session_state[CONFIRM_DELETE] = run_dir.name
+    if st.session_state.get(CONFIRM_DELETE) == run_dir.name:
+        st.warning(f"Delete run {_md(run_dir.name)} and everything in its folder? This cannot be undone.")
+        y, n = st.columns(2)
+        if y.button("Yes, delete it", key="train_delete_confirm", type="primary"):
+            st.session_state.pop(CONFIRM_DELETE, None)
+            action = ("Deleted", lambda: run_management.delete_run(run_dir, runs_root))
+        if n.button("Cancel", key="train_delete_cancel"):
+            st.session_state.pop(CONFIRM_DELETE, None)
+            st.rerun()
+    if action is not None:
+        done, call = action
+        try:
+            call()
+        except ValueError as e:
+            st.error(_md(e))
+        else:
+            st.session_state[MANAGE_NOTICE] = ("success", f"{done} run {run_dir.name}.")
+            st.rerun(scope="app")  # the run list and the polling change
 
 
 def _watch(run_dir: Path) -> None:
@@ -268,7 +431,7 @@ def _watch(run_dir: Path) -> None:
     if before in jobs.ACTIVE_STATES and p["state"] not in jobs.ACTIVE_STATES:
         st.rerun()  # the run just ended: redraw the page (the model picker now lists it)
     color, icon = BADGE.get(p["state"], ("gray", ":material/help:"))
-    st.badge(p["state"], color=color, icon=icon)
+    st.badge(escape(p["state"]), color=color, icon=icon)
     if p["state"] == "queued":
         st.info(_md(p["message"] or "Waiting for a free training slot."))
     text = f"step {p['step']:,} / {p['total_steps']:,}" if p["total_steps"] else f"step {p['step']:,}"
@@ -299,8 +462,16 @@ def _watch(run_dir: Path) -> None:
         if loadable:
             st.success(f"Run {_md(run_dir.name)} is {p['state']}: it is in the model picker (sidebar) and can be "
                        "opened on every page.")
-            st.button("Open this run in the explorer", key="train_open", on_click=_open_run,
-                      args=(str(run_dir),), icon=":material/open_in_new:")
+            if st.button("Open this run in the explorer", key="train_open", icon=":material/open_in_new:"):
+                state.request_run(str(run_dir))
+                st.rerun(scope="app")  # the picker is outside this fragment: a full run applies the request
+    ev = jobs.evaluation_status(run_dir)
+    if seen.get(("eval", run_dir.name)) in EVAL_ACTIVE and ev["state"] not in EVAL_ACTIVE:
+        seen[("eval", run_dir.name)] = ev["state"]
+        st.rerun()  # the evaluation just ended: a full run shows its figures and stops the polling
+    seen[("eval", run_dir.name)] = ev["state"]
+    _evaluation(run_dir, ev)
+    _manage(run_dir, p, ev)
     records = read_metrics(run_dir)
     c1, c2 = st.columns(2)
     c1.plotly_chart(train_figures.loss_curves(records), key="train_fig_loss")
@@ -310,5 +481,35 @@ def _watch(run_dir: Path) -> None:
                                                            if p["state"] in jobs.ACTIVE_STATES else ""))
 
 
-active = jobs.training_progress(watch_dir)["state"] in jobs.ACTIVE_STATES
+active = (jobs.training_progress(watch_dir)["state"] in jobs.ACTIVE_STATES
+          or jobs.evaluation_status(watch_dir)["state"] in EVAL_ACTIVE)
 st.fragment(run_every=POLL_S if active else None)(_watch)(watch_dir)
+
+# ---- 5. clean up: runs that ended with nothing to open or resume (vae_core.run_management.leftover_runs)
+if st.button("Clean up leftover runs…", key="train_cleanup", icon=":material/cleaning_services:",
+             help="Lists the runs that were stopped, cancelled, killed or failed before writing any weights or "
+                  "checkpoint (e.g. a folder with only status.json), and deletes them once you confirm."):
+    st.session_state[CONFIRM_CLEANUP] = [p.name for p, _ in run_management.leftover_runs(runs_root)]
+if (listed := st.session_state.get(CONFIRM_CLEANUP)) is not None:
+    leftovers = [(p, why) for p, why in run_management.leftover_runs(runs_root) if p.name in listed]
+    if not leftovers:
+        st.info("Nothing to clean up: every run in the runs folder has weights or a checkpoint, or is active.")
+        st.session_state.pop(CONFIRM_CLEANUP, None)
+    else:
+        st.warning(f"Delete these {len(leftovers)} run folder(s)? They hold no weights and no checkpoint.")
+        st.dataframe(pd.DataFrame({"run": [p.name for p, _ in leftovers], "why": [w for _, w in leftovers]}),
+                     hide_index=True, width="stretch")
+        y, n = st.columns(2)
+        if y.button(f"Yes, delete {len(leftovers)} run(s)", key="train_cleanup_confirm", type="primary"):
+            st.session_state.pop(CONFIRM_CLEANUP, None)
+            try:
+                gone = run_management.delete_leftovers(runs_root, [p.name for p, _ in leftovers])
+            except ValueError as e:
+                st.error(_md(e))
+            else:
+                st.session_state[MANAGE_NOTICE] = ("success", f"Deleted {len(gone)} leftover run(s): "
+                                                   + ", ".join(gone) + ".")
+                st.rerun()
+        if n.button("Cancel", key="train_cleanup_cancel"):
+            st.session_state.pop(CONFIRM_CLEANUP, None)
+            st.rerun()

@@ -1,6 +1,7 @@
 """Traversals: rows = latent dimensions, columns = values; one batched decode for the whole grid.
 
-On the built-in corpus each row says which factor(s) it changes and how often.
+On a corpus with a factor grammar (the built-in one, a shipped or your own grammar) each row says which
+factor(s) it changes and how often.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from ui import figures, loaders, state, widgets
 from ui.textdiff import escape, mark_changes
 from vae_core import explore
 from vae_core.evaluate import N_TRAVERSAL_BASES as N_BASES  # sentences traversed by "across many sentences"
-from vae_core.synthetic import FACTORS, parse
+from vae_core.label_classifiers import accuracy_rows, ownership_rows
+from vae_core.subsets import categorical_columns
 from vae_core.validity import summarise_traversals
 
 run = loaders.require_run()
@@ -26,7 +28,7 @@ st.markdown(
 )
 
 dim = run.model_config.latent_dim
-synthetic = loaders.is_synthetic(run)
+grammar = loaders.run_grammar(run)  # parses each decode into factors; None without one
 stats = loaders.dim_stats(run)
 
 start_options = {"sentence": "A sentence's posterior mean", "prior": "The centre of the prior (z = 0)"}
@@ -92,9 +94,9 @@ else:
 widgets.sentence_block(escape(base_text) or "<i>(empty)</i>", caption="Decoded from the starting code")
 
 row_summaries = []
-if synthetic:
+if grammar is not None:
     for row in cells:
-        row_summaries.append(summarise_traversals([[parse(t) for t in row]]))
+        row_summaries.append(summarise_traversals([[grammar.parse(t) for t in row]], tuple(grammar.factors)))
 
 
 def _effect_text(s: dict) -> str:
@@ -117,7 +119,7 @@ for r, d in enumerate(dims):
     marked = [mark_changes(reference.split(), t.split()) or "<i>(empty)</i>" for t in row]
     label = f"<b>z{d}</b><br><span class='vae-muted'>KL {stats.kl[d]:.2f}</span>"
     extra = []
-    if synthetic:
+    if grammar is not None:
         s = row_summaries[r]
         label += f"<br><span class='vae-muted'>{escape(_effect_text(s))}; valid {s['validity']:.0%}</span>"
         extra = [_effect_text(s), round(s["validity"], 3)]
@@ -127,7 +129,18 @@ for r, d in enumerate(dims):
 tab_grid, tab_table = st.tabs(["Marked grid", "Plain table"])
 with tab_grid:
     center_col = None if center is None else center + 1  # +1: the first column is the dimension
-    widgets.show_html(widgets.html_table(["dim", *headers], html_rows, center_col=center_col))
+    # In a box that scrolls sideways: a wide grid (21 values, or 9 on a 1024×768 projector) was clipped on
+    # the right with no way to reach its last columns (issue 20.5). Cells keep a readable width.
+    widgets.show_html(
+        "<style>.vae-scroll .vae-table td, .vae-scroll .vae-table th { min-width: 8rem; }</style>"
+        '<div class="vae-scroll" style="overflow-x:auto;max-width:100%;padding-bottom:.4rem">'
+        + widgets.html_table(["dim", *headers], html_rows, center_col=center_col).replace(
+            '<table class="vae-table">', '<table class="vae-table" style="width:auto;min-width:100%">', 1
+        )
+        + "</div>"
+    )
+    if V > 7:
+        st.caption("Scroll the grid sideways to see every column.")
     st.caption(
         (
             "Columns are values of the dimension in prior standard deviations (the prior is N(0, 1)). "
@@ -140,16 +153,17 @@ with tab_grid:
             else "Marked words differ from the starting sentence (an even number of values has no centre)."
         )
     )
-columns = ["dim", *headers] + (["factor effect", "validity"] if synthetic else [])
+columns = ["dim", *headers] + (["factor effect", "validity"] if grammar is not None else [])
 table = pd.DataFrame(plain_rows, columns=columns)
 with tab_table:
     st.dataframe(table, hide_index=True)
 widgets.csv_download(table, f"traversal-{run.name}.csv", key="w_trav_csv")
 
-if synthetic and row_summaries:
+if grammar is not None and row_summaries:
+    factor_names = list(grammar.factors)
     st.subheader("Which factor does each dimension change?")
     st.plotly_chart(
-        figures.factor_share_heatmap([s["factor_share"] for s in row_summaries], [f"z{d}" for d in dims], list(FACTORS))
+        figures.factor_share_heatmap([s["factor_share"] for s in row_summaries], [f"z{d}" for d in dims], factor_names)
     )
     st.caption("Share of the steps along each row (that change anything) in which each factor changes.")
     with st.expander(f"Across {N_BASES} test sentences (more reliable than one row)"):
@@ -164,14 +178,53 @@ if synthetic and row_summaries:
                     "top factor": [s["top_factor"] or "—" for s in report["per_dim"]],
                     "change rate": [round(s["change_rate"], 3) for s in report["per_dim"]],
                     "validity": [round(s["validity"], 3) for s in report["per_dim"]],
-                    **{f: [round(s["sole_share"][f], 3) for s in report["per_dim"]] for f in FACTORS},
+                    **{f: [round(s["sole_share"][f], 3) for s in report["per_dim"]] for f in factor_names},
                 }
             )
             st.dataframe(per_dim, hide_index=True)
             owners = report["owners"]
-            owned = ", ".join(f"{f} ← {', '.join(f'z{d}' for d in ds)}" for f, ds in owners.items())
+            owned = ", ".join(f"{escape(f)} ← {', '.join(f'z{d}' for d in ds)}" for f, ds in owners.items())
             st.markdown(
-                f"**{len(owners)} of {len(FACTORS)} factors** have a dimension of their own"
+                f"**{len(owners)} of {len(factor_names)} factors** have a dimension of their own"
                 + (f": {owned}" if owners else ".")
             )
             st.caption("Factor columns: share of changing steps in which only that factor changes.")
+
+if grammar is None and (labelled_corpus := loaders.corpus_for_run(run)) is not None and categorical_columns(
+    labelled_corpus.train.labels
+):
+    # A corpus with label columns and no grammar: classifiers trained on its own text and labels label the decodes.
+    st.subheader("Which label does each dimension change?")
+    st.caption(
+        "This corpus has label columns but no grammar, so each decode is labelled by classifiers trained on the "
+        "corpus's own sentences and labels (TF-IDF word 1–2-grams + logistic regression); a label changes along a "
+        "row when its predicted value changes. Each classifier's accuracy on held-out sentences is shown with "
+        "the results."
+    )
+    with st.expander(f"Across {N_BASES} test sentences, labelled by classifiers", expanded=True):
+        if st.button("Traverse from many sentences", key="w_trav_labels"):
+            bases = loaders.corpus_sentences(run, "test", N_BASES)
+            base_mu, _, _ = loaders.encode(run, bases)
+            with st.spinner("Training the label classifiers and decoding the traversals…"):
+                report = explore.traversal_effects(run, base_mu, dims, values)
+            described = report["labeller"]
+            if described.get("kind") != "classifiers":
+                st.info("The label classifiers could not be trained on this run's corpus.")
+                st.stop()
+            st.dataframe(pd.DataFrame(accuracy_rows(described)), hide_index=True, key="w_trav_label_acc")
+            st.caption(f"Classifier accuracy on the {escape(described.get('heldout', ''))} (not used in training); "
+                       "the baseline always answers the most common value.")
+            for name, why in described.get("unusable", {}).items():
+                st.warning(f"'{escape(name)}' is not analysed: its classifier's {escape(why)}.")
+            if report["per_dim"] and report["n_factors"]:
+                st.dataframe(pd.DataFrame(ownership_rows(report)), hide_index=True, key="w_trav_label_table")
+                accuracy = {c["factor"]: c["accuracy"] for c in described["classifiers"]}
+                owned = ", ".join(
+                    f"{escape(f)} (classifier accuracy {accuracy[f]:.0%}) ← {', '.join(f'z{d}' for d in ds)}"
+                    for f, ds in report["owners"].items()
+                )
+                st.markdown(
+                    f"**{report['n_owned']} of {report['n_factors']} labels** have a dimension of their own"
+                    + (f": {owned}" if owned else ".")
+                )
+                st.caption("Label columns: share of changing steps in which only that label's prediction changes.")

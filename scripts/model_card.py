@@ -81,6 +81,16 @@ def card(name: str) -> str:
             " / ".join(fmt(dis.get("dci", {}).get(k)) for k in ("disentanglement", "completeness", "informativeness")),
         ),
         ("SAP", fmt(dis.get("sap"))),
+        ("explicitness / BetaVAE score / FactorVAE score (chance 0.5 / 0.125 / 0.125)",
+         " / ".join(fmt(v) for v in (dis.get("explicitness"), (dis.get("beta_vae") or {}).get("score"),
+                                     (dis.get("factor_vae") or {}).get("score")))),
+        ("disentanglement estimators (README, 'Metric conventions')",
+         (dis.get("convention") or {}).get("name", "before conventions were recorded")),
+        ("prior samples: Self-BLEU-4 / distinct-1 / distinct-2",
+         " / ".join(fmt((ev.get("generation") or {}).get("diversity", {}).get(k))
+                    for k in ("self_bleu", "distinct_1", "distinct_2"))),
+        ("interpolation smoothness (LangSpace's, word edit distance, 500 paths of 11 steps)",
+         fmt(((ev.get("generation") or {}).get("smoothness") or {}).get("smoothness"))),
         ("factors owned by one dimension", ", ".join(tr.get("owned_factors", [])) or "none"),
     ]
     lines += ["| measure (test split) | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]

@@ -20,18 +20,28 @@ import streamlit as st
 from ui import loaders
 from ui.textdiff import escape
 from vae_core import comparison, explore, map_cache, subset_encodings, subsets
-from vae_core.corpus import MAX_COLUMNS, TEXT_COLUMN_GUESSES, Corpus, CorpusError, TextSet, parse_text
+from vae_core.corpus import (
+    MAX_COLUMNS,
+    TEXT_COLUMN_GUESSES,
+    Corpus,
+    CorpusError,
+    NoTextColumnError,
+    TextSet,
+    parse_text,
+    text_encoding,
+)
 from vae_core.evaluate import N_PRIOR_SAMPLES, N_TRAVERSAL_BASES
 from vae_core.explore import LatentStats
 from vae_core.projection import Projection
 from vae_core.runs import Run, read_summary
 from vae_core.subset_encodings import Encoded
 from vae_core.subsets import MAX_LABEL_VALUES, Subset
+from vae_core.units import MIB, format_bytes
 
 MAP_CAP = 5000  # default number of sentences on a map: UMAP of 5,000 points fits in ~10-20 s on 2 cores
 MAX_SENTENCES = 20_000  # the most sentences a map or an analysis takes
 PROJECTIONS_IN_MEMORY = 12  # fitted projections kept per process (a UMAP of 10k points is ~10 MB)
-UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+UPLOAD_MAX_BYTES = 20 * MIB
 
 
 def _mtime(run: Run) -> float:
@@ -68,6 +78,19 @@ def _parse_upload(digest: str, fmt: str, name: str, text_column: str | None, _da
     return parse_text(_data, fmt, name, text_column, max_bytes=UPLOAD_MAX_BYTES)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _file_problem(digest: str, fmt: str, name: str, _data: bytes) -> str | None:
+    """What is wrong with a label file whatever its text column (binary, ragged rows, …), or None."""
+    del digest  # the key: the content hash of _data
+    try:
+        parse_text(_data, fmt, name, None, max_bytes=UPLOAD_MAX_BYTES)
+    except NoTextColumnError:
+        return None
+    except CorpusError as e:
+        return str(e)
+    return None
+
+
 def preselect_source(sources: list[str], upload: Subset | None, radio_key: str, seen_key: str) -> None:
     """Set the sentence-source radio before it is drawn: a newly uploaded file selects "upload" (once per
     file), and a choice that is no longer offered falls back to the first source."""
@@ -94,7 +117,8 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
         return None
     data = upload.getvalue()
     if len(data) > UPLOAD_MAX_BYTES:
-        st.error(f"'{escape(upload.name)}' is {len(data) / 1e6:.1f} MB; the limit is {UPLOAD_MAX_BYTES / 1e6:.0f} MB.")
+        size, cap = format_bytes(len(data)), format_bytes(UPLOAD_MAX_BYTES)
+        st.error(f"'{escape(upload.name)}' is {size}; the limit is {cap}.")
         return None
     fmt = "tsv" if upload.name.lower().endswith(".tsv") else "csv"
     header = subsets.csv_header(data, fmt)
@@ -106,10 +130,21 @@ def label_upload(key: str, n: int = MAX_SENTENCES) -> Subset | None:
                  f"{MAX_COLUMNS:,} (a text column and its labels).")
         return None
     lower = [h.lower() for h in header]
-    guess = next((lower.index(g) for g in TEXT_COLUMN_GUESSES if g in lower), 0)
-    text_column = st.selectbox("Text column", header, index=guess, key=f"w_{key}_upload_text")
+    guess = next((lower.index(g) for g in TEXT_COLUMN_GUESSES if g in lower), None)  # never "the first column"
+    digest = hashlib.sha256(data).hexdigest()
+    if guess is None and (problem := _file_problem(digest, fmt, upload.name, data)):
+        st.error(escape(problem))  # the file's own problem (binary, ragged rows) before asking for a column
+        return None
+    text_column = st.selectbox("Text column", header, index=guess, key=f"w_{key}_upload_text",
+                               placeholder="choose the column holding the sentences")
+    if text_column is None:
+        st.warning(f"'{escape(upload.name)}' has no text column (columns: {escape(', '.join(header))}): "
+                   "choose the column that holds the sentences.")
+        return None
+    if (encoding := text_encoding(data)[1]) != "UTF-8":
+        st.caption(f"Read as {encoding} (from the file's byte-order mark).")
     try:
-        parsed = _parse_upload(hashlib.sha256(data).hexdigest(), fmt, upload.name, text_column, data)
+        parsed = _parse_upload(digest, fmt, upload.name, text_column, data)
     except CorpusError as e:
         st.error(escape(str(e)))
         return None
@@ -166,11 +201,13 @@ def _report_cached(
     seed: int,
     _codes: np.ndarray,
     _factors: np.ndarray,
+    convention: str = "lab",
 ) -> dict[str, Any]:
     from vae_core.disentanglement import disentanglement_report
 
     del path, mtime, subset_id
-    return disentanglement_report(_codes, _factors, list(names), active=np.asarray(active, dtype=bool), seed=seed)
+    return disentanglement_report(_codes, _factors, list(names), active=np.asarray(active, dtype=bool), seed=seed,
+                                  convention=convention)
 
 
 def disentanglement(
@@ -181,11 +218,13 @@ def disentanglement(
     names: Sequence[str],
     active: Sequence[bool],
     seed: int = 0,
+    convention: str = "lab",
 ) -> dict[str, Any]:
-    """vae_core.disentanglement.disentanglement_report of codes (N, D) vs factors (N, K), cached per run + subset."""
+    """vae_core.disentanglement.disentanglement_report of codes (N, D) vs factors (N, K) under a metric
+    convention, cached per run + subset + convention."""
     return _report_cached(
         str(run.path), _mtime(run), subset.subset_id, tuple(names), tuple(bool(a) for a in active), int(seed), codes,
-        factors,
+        factors, str(convention),
     )
 
 

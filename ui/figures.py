@@ -1,5 +1,6 @@
 """Plotly figure builders of the Overview, Traversals and Interpolation pages: pure functions of plain data
-(no streamlit), so tests can call them. KL-per-dimension bars are in ui.metric_figures."""
+(no streamlit), so tests can call them. KL-per-dimension bars are in ui.metric_figures. Factor names, row labels
+and path hover text are escaped here (ui.safe_text.plot_text): callers pass plain text."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.safe_text import plot_text
 from ui.train_figures import series
 
 
@@ -60,8 +62,8 @@ def factor_share_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=list(factors),
-            y=list(row_labels),
+            x=[plot_text(f, 40) for f in factors],
+            y=[plot_text(r, 40) for r in row_labels],
             zmin=0.0,
             zmax=1.0,
             colorscale="Blues",
@@ -83,7 +85,9 @@ def latent_path(
     hover: Sequence[str] = (),
     height: int = 380,
 ) -> go.Figure:
-    """A 2-D projection of corpus codes (grey) with a path of codes drawn over it (numbered steps)."""
+    """A 2-D projection of corpus codes (grey) with a path of codes drawn over it (numbered steps).
+
+    hover: plain text per step (the decoded sentence), escaped here."""
     fig = go.Figure()
     if len(background):
         fig.add_trace(
@@ -96,7 +100,7 @@ def latent_path(
                 hoverinfo="skip",
             )
         )
-    hover = list(hover) or [""] * len(path)
+    hover = [plot_text(h) for h in hover] or [""] * len(path)
     fig.add_trace(
         go.Scatter(
             x=[p[0] for p in path],

@@ -15,11 +15,13 @@ import numpy as np
 import streamlit as st
 
 from ui import state
+from ui.safe_text import code, escape
 from vae_core import explore
 from vae_core import runs as runs_io
 from vae_core.config import DecodeConfig
 from vae_core.corpus import PTB_FILES_SHA256, Corpus, CorpusError, cache_dir, load_corpus
 from vae_core.explore import LatentStats
+from vae_core.grammar import RUN_COPY, Grammar, GrammarError, run_corpus_spec
 from vae_core.run_folders import (  # noqa: F401 - where runs live, re-exported for the pages
     available_runs,
     default_run_path,
@@ -75,10 +77,10 @@ def current_run() -> Run | None:
     try:
         return load_run_cached(str(path), _weights_mtime(path))
     except RunError as e:
-        st.error(f"Cannot open the run **{path.name}**: {e}")
+        st.error(f"Cannot open the run **{escape(path.name)}**: {escape(e)}")
         st.stop()
     except (OSError, ValueError, RuntimeError) as e:
-        st.error(f"Cannot open the run **{path.name}**: {type(e).__name__}: {e}")
+        st.error(f"Cannot open the run **{escape(path.name)}**: {type(e).__name__}: {escape(e)}")
         st.stop()
     return None  # unreachable: st.stop raises
 
@@ -90,15 +92,39 @@ def require_run() -> Run:
         st.info(
             "No trained model found. Train one on the **Train** page, or from a shell: "
             "`python -m vae_core train --corpus synthetic --out runs/first`. "
-            f"Shipped models live in `{models_dir()}`, your runs in `{runs_dir()}`."
+            f"Shipped models live in {code(models_dir())}, your runs in {code(runs_dir())}."
         )
         st.stop()
     return run
 
 
-def is_synthetic(run: Run) -> bool:
-    """Whether the run was trained on the built-in corpus with known factors."""
-    return run.corpus_spec == "synthetic"
+def _file_key(path: Path) -> tuple[int, int]:
+    """(mtime_ns, size) of a file, (0, 0) when there is none: a cache key that changes when the file does."""
+    try:
+        st_ = Path(path).stat()
+    except OSError:
+        return (0, 0)
+    return (st_.st_mtime_ns, st_.st_size)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _run_grammar_cached(path: str, mtime_key: float, files_key: tuple) -> tuple[Grammar | None, str | None]:
+    del files_key  # part of the cache key only: config.json and the run's grammar copy
+    try:
+        return explore.run_grammar(load_run_cached(path, mtime_key), strict=True), None
+    except GrammarError as e:
+        return None, str(e)
+
+
+def run_grammar(run: Run) -> Grammar | None:
+    """The factor grammar of the run's corpus (explore.run_grammar: 'synthetic' → the built-in one, a grammar
+    file → the run's checked copy), loaded once per run; None for a corpus without factors. Every factor-aware
+    page asks this. When the grammar cannot be used (say, the run's copy changed), the page says why."""
+    key = (_file_key(run.path / "config.json"), _file_key(run.path / RUN_COPY))
+    grammar, problem = _run_grammar_cached(str(run.path), _weights_mtime(run.path), key)
+    if problem:
+        st.warning(f"This run's factor grammar cannot be used, so no factor information is shown: {escape(problem)}")
+    return grammar
 
 
 # --------------------------------------------------------------------------- corpora
@@ -116,10 +142,16 @@ def _ptb_present() -> bool:
 
 
 def corpus_spec(run: Run) -> tuple[str, str | None]:
-    """(spec, text column) of the run's corpus from its config.json ('' and None when not recorded)."""
+    """(spec, text column) the run's corpus is read from: its config.json's, or the run's own grammar copy
+    (grammar.run_corpus_spec); '' and None when not recorded or when that copy fails its check (run_grammar
+    says why)."""
     info = run.config.get("corpus") if isinstance(run.config.get("corpus"), dict) else {}
     column = info.get("text_column")
-    return str(info.get("spec") or ""), column if isinstance(column, str) else None
+    try:
+        spec = run_corpus_spec(run.path, info)
+    except GrammarError:
+        spec = ""
+    return spec, column if isinstance(column, str) else None
 
 
 def corpus_for_run(run: Run) -> Corpus | None:

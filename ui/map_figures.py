@@ -2,13 +2,13 @@
 figures are in ui.metric_figures.
 
 Map traces of corpus points carry each point's row index as customdata, so a box or lasso
-selection maps back to rows whatever trace a point sits in (see ui.selection). Hover text is
-user text: it is HTML-escaped here (plotly renders <b>, <br>, <a> ... in hover labels).
+selection maps back to rows whatever trace a point sits in (see ui.selection). Hover text, category
+(legend) names, overlay labels and titles are user text: escaped here with ui.safe_text.plot_text
+(plotly renders <b>, <br>, <a> ... in every label).
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,8 +16,11 @@ from typing import Literal
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.safe_text import PLOT_MAX_CHARS, plot_text
+
 WEBGL_THRESHOLD = 1000  # more points than this: Scattergl (WebGL) instead of SVG
-HOVER_MAX_CHARS = 160  # a hover label longer than this is cut (with …)
+HOVER_MAX_CHARS = PLOT_MAX_CHARS  # a hover label longer than this is cut (with …)
+LEGEND_MAX_CHARS = 60  # a legend entry (a label value) longer than this is cut
 PALETTE = (
     "#2563eb",
     "#dc2626",
@@ -46,11 +49,8 @@ ColorKind = Literal["none", "categorical", "continuous"]
 
 
 def escape_hover(text: str, max_chars: int = HOVER_MAX_CHARS) -> str:
-    """User text made safe for a plotly hover label: cut to max_chars, then &, <, > escaped."""
-    text = str(text)
-    if len(text) > max_chars:
-        text = text[: max_chars - 1] + "…"
-    return html.escape(text, quote=False)
+    """User text made safe for a plotly hover label: ui.safe_text.plot_text (cut to max_chars, &, <, > escaped)."""
+    return plot_text(text, max_chars)
 
 
 def hover_lines(
@@ -165,7 +165,7 @@ def map_figure(
                     webgl,
                     **_xyz(coords, idx),
                     mode="markers",
-                    name=f"{cat}",
+                    name=plot_text(cat, LEGEND_MAX_CHARS),
                     legendgroup=cat,
                     marker={"size": size, "color": col, "opacity": opacity},
                     customdata=idx,
@@ -273,8 +273,8 @@ def map_figure(
                 False,
                 **_xyz(path.coords),
                 mode="lines+markers+text",
-                name=path.name or "path",
-                text=list(path.labels),
+                name=plot_text(path.name or "path", LEGEND_MAX_CHARS),
+                text=[plot_text(t, 40) for t in path.labels],
                 textposition="top center",
                 line={"color": "#111827", "width": 3},
                 marker={"size": 8, "color": list(range(len(path.coords))), "colorscale": "Plasma"},
@@ -289,8 +289,8 @@ def map_figure(
                 False,
                 **_xyz(placed.coords),
                 mode="markers+text",
-                name=placed.name or "your sentences",
-                text=list(placed.labels),
+                name=plot_text(placed.name or "your sentences", LEGEND_MAX_CHARS),
+                text=[plot_text(t, 40) for t in placed.labels],
                 textposition="middle right",
                 textfont={"size": 14, "color": "#111827"},
                 marker={

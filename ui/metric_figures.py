@@ -1,5 +1,6 @@
 """Figures of latent usage and disentanglement (Overview, Sliders, Disentanglement pages): pure functions of
-plain data (no streamlit). Factor and run names are user text: escaped before they reach a label."""
+plain data (no streamlit). Factor and run names are user text: escaped (ui.safe_text.plot_text) before they reach a
+label, a tick or a hover."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.map_figures import MARGIN, escape_hover
+from ui.map_figures import MARGIN
+from ui.safe_text import plot_text
 
 ACTIVE_COLOR = "#2563eb"
 INACTIVE_COLOR = "#cbd5e1"
@@ -92,7 +94,7 @@ def prior_vs_posterior(
                 x=values[:, j],
                 histnorm="probability density",
                 nbinsx=bins,
-                name=what,
+                name=plot_text(what),
                 legendgroup="q",
                 marker_color="#2563eb",
                 opacity=0.6,
@@ -134,7 +136,7 @@ def mi_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[escape_hover(f, 40) for f in factor_names],
+            x=[plot_text(f, 40) for f in factor_names],
             y=labels,
             colorscale="Blues",
             zmin=0.0,
@@ -158,7 +160,7 @@ def probe_bars(
     names: Sequence[str], accuracy: Sequence[float], baseline: Sequence[float], height: int = 300
 ) -> go.Figure:
     """Linear-probe held-out accuracy per factor beside the majority-class baseline."""
-    x = [escape_hover(n, 40) for n in names]
+    x = [plot_text(n, 40) for n in names]
     fig = go.Figure(
         [
             go.Bar(
@@ -197,7 +199,7 @@ def beta_tradeoff(
 ) -> go.Figure:
     """Two panels over runs: β against MIG, and β against the number of active units (log x when β spans 10×)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("β vs MIG", "β vs active units"))
-    labels = [escape_hover(n, 40) for n in names]
+    labels = [plot_text(n, 40) for n in names]
     for col, ys, name in ((1, mig, "MIG"), (2, active_units, "active units")):
         pts = [(b, y, lab) for b, y, lab in zip(betas, ys, labels, strict=True) if b is not None and y is not None]
         pts.sort(key=lambda p: p[0])

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from vae_core.config import Setting, applies
+from vae_core.config import Setting, TrainConfig, applies
 
 
 def _bounds(s: Setting) -> str:
@@ -66,4 +66,52 @@ def setting_widgets(settings: Iterable[Setting], values: dict[str, Any], key_pre
     return values
 
 
-__all__ = ["setting_widget", "setting_widgets", "help_text", "initial"]
+def invalid_setting_message(error: Exception, settings: Mapping[str, Setting]) -> str:
+    """A config error with the field's label in front ("Epochs: epochs must be between …"), so the user knows
+    which box to fix; Start stays disabled until it is (issue 20.3)."""
+    text = str(error)
+    name = text.split(" ", 1)[0]
+    s = settings.get(name)
+    label = (s.title if s is not None else "") or ""
+    prefix = f"{label}: " if label and label != name else ""
+    return f"{prefix}{text}. Start is disabled until this field holds a valid value."
+
+
+def planned_steps(train_config: TrainConfig, n_train: int) -> int:
+    """Optimisation steps a training of `n_train` sentences will take in one process (as vae_core.train counts)."""
+    from vae_core.distributed import usable_batches
+    from vae_core.train import total_steps_for
+
+    return total_steps_for(usable_batches(max(0, int(n_train)), train_config.batch_size, 1), train_config)
+
+
+def warmup_warning(train_config: TrainConfig, n_train: int) -> str | None:
+    """A warning when the KL warm-up is longer than the training, so β is never reached (issue 20.4); else None.
+
+    The weight the run ends at comes from the schedule itself (vae_core.objective.kl_weight at the last step).
+    """
+    if train_config.schedule not in ("linear", "sigmoid") or train_config.warmup_steps <= 0 or n_train <= 0:
+        return None
+    steps = planned_steps(train_config, n_train)
+    if steps <= 0 or train_config.warmup_steps <= steps:
+        return None
+    from vae_core.objective import kl_weight
+
+    reached = kl_weight(steps, train_config, steps)
+    c = train_config
+    how = (f"Max steps {c.max_steps:,}" if c.max_steps and steps == c.max_steps
+           else f"about {n_train:,} training sentences ÷ batch {c.batch_size} × {c.epochs} epoch(s)")
+    return (f"The KL warm-up ({train_config.warmup_steps:,} steps) is longer than this training ({steps:,} steps: "
+            f"{how}): the KL weight will end at {reached:.3g} instead of β = {train_config.beta:g}. Shorten the "
+            "warm-up (Warm-up steps) or train for more steps.")
+
+
+__all__ = [
+    "help_text",
+    "initial",
+    "invalid_setting_message",
+    "planned_steps",
+    "setting_widget",
+    "setting_widgets",
+    "warmup_warning",
+]

@@ -18,6 +18,7 @@ from vae_core.config import STRATEGIES, DecodeConfig
 RUN_PATH = "run_path"  # str: the selected run directory (set by the sidebar picker)
 RUN_PICKER = "w_run_picker"  # the picker widget's key
 QP_RUN_APPLIED = "qp_run_applied"  # the `run` query parameter has been read once
+OPEN_RUN = "open_run_request"  # str: a run another page asked the picker to open (request_run)
 
 # Decode settings (sidebar widgets write these keys).
 DECODE_STRATEGY = "decode_strategy"
@@ -163,6 +164,26 @@ def set_query_params(**values: str | None) -> None:
                 del st.query_params[key]
         elif current != value:
             st.query_params[key] = value
+
+
+def request_run(path: str) -> None:
+    """Ask the sidebar's model picker to open `path` on the next full run (then call st.rerun(scope="app")).
+
+    Writing the picker's key from a button inside a fragment does not stick: the browser still holds the
+    picker's old value and sends it back on the next full run (issue 20.2). The picker applies the request
+    before it draws itself (take_requested_run), which also sends the new value to the browser.
+    """
+    import streamlit as st
+
+    st.session_state[OPEN_RUN] = str(path)
+
+
+def take_requested_run() -> str | None:
+    """The run requested by request_run, once (None when there is none)."""
+    import streamlit as st
+
+    value = st.session_state.pop(OPEN_RUN, None)
+    return value if isinstance(value, str) else None
 
 
 def get_decode_config() -> DecodeConfig:

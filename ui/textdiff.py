@@ -1,53 +1,13 @@
-"""Word-level change marking for decoded sentences, as escaped HTML (pure; no streamlit)."""
+"""Word-level change marking for decoded sentences, as escaped HTML (pure; no streamlit).
+
+The escaping itself lives in ui.safe_text; `escape` is re-exported here for the pages that import it from here."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
 
-# One pass over the text: HTML specials become entities, and so do the characters Streamlit's
-# markdown would read as syntax (emphasis, code, links, headings, tables, LaTeX `$`, `:emoji:` and
-# `:red[...]` directives), so user text shown through st.markdown(unsafe_allow_html=True) is
-# displayed literally, never as HTML or markdown.
-_ESCAPES = {
-    "&": "&amp;",
-    "<": "&lt;",
-    ">": "&gt;",
-    '"': "&quot;",
-    "'": "&#39;",
-    "*": "&#42;",
-    "_": "&#95;",
-    "`": "&#96;",
-    "[": "&#91;",
-    "]": "&#93;",
-    "(": "&#40;",
-    ")": "&#41;",
-    "#": "&#35;",
-    "\\": "&#92;",
-    "~": "&#126;",
-    "|": "&#124;",
-    "$": "&#36;",
-    ":": "&#58;",
-    "!": "&#33;",
-    "+": "&#43;",
-    "-": "&#45;",
-    "=": "&#61;",
-    "{": "&#123;",
-    "}": "&#125;",
-    "^": "&#94;",
-    "\n": " ",
-    "\r": " ",
-    "\t": " ",
-}
-# Bidi embeddings, overrides and isolates would reorder the text shown after them (a typed U+202E
-# makes "gpj.exe" read "exe.jpg"): shown as their code point instead. Joiners (emoji) are kept.
-_ESCAPES.update({chr(c): f"U&#43;{c:04X}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
-_TABLE = str.maketrans(_ESCAPES)
-
-
-def escape(text: str) -> str:
-    """`text` made safe to embed in markdown-with-HTML: shown literally, never interpreted."""
-    return str(text).translate(_TABLE)
+from ui.safe_text import escape  # the markdown escaper (also re-exported for the pages)
 
 
 def mark_changes(reference: Sequence[str], tokens: Sequence[str]) -> str:
@@ -72,3 +32,6 @@ def changed_words(reference: Sequence[str], tokens: Sequence[str]) -> int:
     """How many words of `tokens` mark_changes would mark."""
     matcher = difflib.SequenceMatcher(a=list(reference), b=list(tokens), autojunk=False)
     return sum(j2 - j1 for tag, _a, _b, j1, j2 in matcher.get_opcodes() if tag in ("replace", "insert"))
+
+
+__all__ = ["changed_words", "escape", "mark_changes"]

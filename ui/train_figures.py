@@ -1,4 +1,6 @@
-"""Plotly figures of the Train and Compare pages: pure functions of metrics records and summaries."""
+"""Plotly figures of the Train and Compare pages: pure functions of metrics records and summaries.
+
+Run names, schedules and titles are user text: escaped (ui.safe_text.plot_text) wherever they reach a chart."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from ui.safe_text import plot_text
 from vae_core.summary import finite_number
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d", "#4b5563",
@@ -30,7 +33,7 @@ def series(records: Sequence[Mapping], kind: str, key: str) -> tuple[list[float]
 def _empty(title: str, height: int, note: str = "no metrics yet") -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=height, margin=MARGIN,
+    fig.update_layout(title={"text": plot_text(title), "font": {"size": 14}}, height=height, margin=MARGIN,
                       xaxis={"visible": False}, yaxis={"visible": False})
     return fig
 
@@ -102,18 +105,26 @@ def kl_heatmap(records: Sequence[Mapping], height: int = 300) -> go.Figure:
     return fig
 
 
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")  # one per overlaid run
+MARKERS = ("circle", "square", "diamond", "triangle-up", "x", "cross")
+
+
 def overlay_curves(runs: Mapping[str, Sequence[Mapping]], key: str, kind: str = "train", title: str = "",
                    height: int = 300) -> go.Figure:
-    """One metric (e.g. 'recon' or 'kl') against step for several runs, one colour per run."""
+    """One metric (e.g. 'recon' or 'kl') against step for several runs: one colour, dash style and marker
+    per run, half-opaque lines, so a run whose curve lies on another's stays visible (issue 20.7)."""
     fig = go.Figure()
     for i, (name, records) in enumerate(runs.items()):
         xs, ys = series(records, kind, key)
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines",
-                                     line={"color": PALETTE[i % len(PALETTE)]}))
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, name=plot_text(name, 60), mode="lines+markers", opacity=0.75,
+                line={"color": PALETTE[i % len(PALETTE)], "dash": DASHES[i % len(DASHES)], "width": 2 + (i % 2)},
+                marker={"symbol": MARKERS[i % len(MARKERS)], "size": 7, "maxdisplayed": 12},
+            ))
     if not fig.data:
         return _empty(title or key, height)
-    fig.update_layout(title={"text": title or key, "font": {"size": 14}}, height=height, margin=MARGIN,
+    fig.update_layout(title={"text": plot_text(title or key), "font": {"size": 14}}, height=height, margin=MARGIN,
                       xaxis_title="step", yaxis_title="nats", legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -135,15 +146,15 @@ def rate_distortion(points: Sequence[Mapping], height: int = 420) -> go.Figure:
         x=[float(p["kl"]) for p in pts],
         y=[float(p["recon"]) for p in pts],
         mode="markers+text",
-        text=[str(p.get("name", "")) for p in pts],
+        text=[plot_text(p.get("name", ""), 40) for p in pts],
         textposition="top center",
         textfont={"size": 10},
         marker={"size": 13, "color": color, "colorscale": "Plasma", "symbol": symbols, "line": {"width": 1},
                 "colorbar": {"title": "β", "tickvals": [math.log10(b) for b in tick_betas],
                              "ticktext": [f"{b:g}" for b in tick_betas]},
                 "showscale": True},
-        customdata=[[str(p.get("name", "")), f"{b:g}" if b is not None else "?", str(p.get("schedule", "?"))]
-                    for p, b in zip(pts, betas, strict=True)],
+        customdata=[[plot_text(p.get("name", "")), f"{b:g}" if b is not None else "?",
+                     plot_text(p.get("schedule", "?"))] for p, b in zip(pts, betas, strict=True)],
         hovertemplate=("<b>%{customdata[0]}</b><br>β = %{customdata[1]} · schedule %{customdata[2]}"
                        "<br>KL (rate) %{x:.2f} nats<br>reconstruction %{y:.2f} nats<extra></extra>"),
     ))

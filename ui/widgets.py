@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import loaders, state
-from ui.textdiff import escape
+from ui.safe_text import escape
 from vae_core.config import DecodeConfig
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # spreadsheet formula starters (OWASP CSV injection)
@@ -145,7 +145,8 @@ def sentence_input(
 
     col_text, col_pick = st.columns([3, 2])
     with col_text:
-        text = st.text_input(label, key=text_key, max_chars=state.MAX_SENTENCE_CHARS, help=help)
+        # No max_chars: the browser would silently drop a longer paste and keep the old sentence.
+        text = st.text_input(label, key=text_key, help=help)
     with col_pick:
         if options:
             st.selectbox(
@@ -158,6 +159,9 @@ def sentence_input(
         else:
             st.caption("The run's corpus is not available here: type a sentence.")
     cleaned = state.parse_sentence(text) or ""
+    if (typed := len(" ".join(text.split()))) > state.MAX_SENTENCE_CHARS:
+        st.warning(f"{label}: only the first {state.MAX_SENTENCE_CHARS:,} characters are used (the text has "
+                   f"{typed:,}); type or paste one sentence.")
     st.session_state[persist_key] = cleaned
     return cleaned
 
@@ -181,9 +185,13 @@ def run_picker() -> None:
         wanted = state.query_params().get("run")
         chosen = next((str(p) for p in runs if p.name == wanted), None)
         if wanted and chosen is None:
-            st.toast(f"No run named {wanted!r}; opened the default model.")
+            st.toast(f"No run named “{escape(wanted)}”; opened the default model.")
         if chosen:
             st.session_state[state.RUN_PICKER] = chosen
+    if (requested := state.take_requested_run()) is not None:  # "Open this run" on the Train page
+        match = next((str(p) for p in runs if p.resolve() == Path(requested).resolve()), None)
+        if match:
+            st.session_state[state.RUN_PICKER] = match
     current = st.session_state.get(state.RUN_PICKER) or st.session_state.get(state.RUN_PATH)
     if current not in paths:
         default = loaders.default_run_path()

@@ -6,6 +6,7 @@ The cli* modules (this one, cli_explore, cli_sweep) are the only ones in vae_cor
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -14,6 +15,12 @@ from pathlib import Path
 
 from vae_core import cli_explore, cli_sweep
 from vae_core.cli_flags import GIVEN, RecordGiven, add_train_flags, configs_from_args, read_config_file, resolve_device
+from vae_core.corpus import MAX_FILE_BYTES
+from vae_core.grammar import shipped_grammars
+from vae_core.metric_conventions import CONVENTION_HELP, CONVENTIONS, DEFAULT_CONVENTION
+from vae_core.units import format_bytes
+
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -21,7 +28,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="JSON with \"model\" and \"train\" objects (a run's config.json reproduces that run, "
                         "corpus included); flags given as well override it")
     p.add_argument("--corpus", action=RecordGiven, default="synthetic",
-                   help="synthetic | ptb | PATH (file or directory); default: the --config file's, else synthetic")
+                   help="synthetic | ptb | grammar:NAME (a shipped factor grammar: "
+                        f"{', '.join(shipped_grammars())}) | GRAMMAR.json (your own factor grammar; copied into the "
+                        "run) | PATH (a text file or directory); default: the --config file's, else synthetic")
     p.add_argument("--text-column", action=RecordGiven, default=None, help="CSV/JSONL column holding the sentence")
     p.add_argument("--out", required=True, help="run directory to create (or resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -32,7 +41,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)")
     p.add_argument("--mmap", choices=("auto", "on", "off"), default="auto",
                    help="stream a .txt corpus from memory-mapped token ids (auto: above "
-                        "200,000 lines or 200 MB)")
+                        f"200,000 lines or {format_bytes(MAX_FILE_BYTES)})")
     add_train_flags(p)  # one flag per model/training setting, from vae_core.config's declarations
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -54,13 +63,15 @@ def corpus_from_args(a: argparse.Namespace) -> tuple[str, str | None]:
 def load_train_corpus(spec: str, text_column: str | None, seed: int, mmap: str = "auto"):
     """The corpus to train on: streamed from memory-mapped token ids (`--mmap on`, or auto for big .txt files)."""
     from vae_core.corpus import download_ptb, load_corpus
+    from vae_core.grammar import is_grammar_spec
     from vae_core.tokcache import TokenCorpus, wants_stream
 
     if mmap == "on" or (mmap == "auto" and wants_stream(spec)):
         if text_column:
             raise ValueError("--text-column applies to .csv/.jsonl corpora; streamed corpora are .txt files")
-        if spec == "synthetic":
-            raise ValueError("--mmap on needs a .txt corpus (a file or a directory), or ptb; not synthetic")
+        if is_grammar_spec(spec):
+            raise ValueError(f"--mmap on needs a .txt corpus (a file or a directory), or ptb; not {spec!r}: a "
+                             "factor grammar's corpus is generated in memory (use --mmap auto or off)")
         if spec == "ptb":
             return TokenCorpus.from_path(download_ptb(), seed=seed, spec="ptb", name="ptb")
         return TokenCorpus.from_path(spec, seed=seed)
@@ -91,7 +102,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     if a.resume:
         cfg, _, saved_tcfg = read_config(out)
-        corpus = load_train_corpus(cfg["corpus"]["spec"], a.text_column, saved_tcfg.seed, a.mmap)
+        from vae_core.grammar import run_corpus_spec  # a grammar run resumes on its own copy of the grammar
+
+        corpus = load_train_corpus(run_corpus_spec(out, cfg.get("corpus")), a.text_column, saved_tcfg.seed, a.mmap)
         mcfg = tcfg = None
     else:
         mcfg, tcfg = configs_from_args(a)
@@ -131,6 +144,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vae_core.evaluate import evaluate_run
+    from vae_core.metrics import ppl_count_text
+    from vae_core.runs import update_summary, write_error_message
 
     bars: dict = {}
 
@@ -146,19 +161,52 @@ def cmd_eval(a: argparse.Namespace) -> int:
     try:
         result = evaluate_run(
             a.run, corpus_spec=a.corpus, split=a.split, nll_samples=a.nll_samples, max_sentences=a.max_sentences,
-            disentanglement=not a.no_disentanglement, write_summary=not a.no_write, seed=a.seed,
-            progress=progress,
+            disentanglement=not a.no_disentanglement, write_summary=False, seed=a.seed, progress=progress,
+            metric_convention=a.metric_convention,
         )
     finally:
         for bar in bars.values():
             bar.close()
-    if a.json:
-        print(json.dumps(result, indent=2))
+    if a.json:  # the result first: a full disk or a read-only run folder must not lose what was computed
+        print(json.dumps(result, indent=2), flush=True)
     else:
         for k, v in result.items():
             if isinstance(v, (int, float, str)):
                 print(f"{k:>28}: {v}")
+                if k == "ppl":  # the count a perplexity is taken over, beside it
+                    print(f"{'ppl counted over':>28}: {ppl_count_text(result)}")
+        _print_label_classifiers(result)
+        sys.stdout.flush()
+    if not a.no_write:
+        try:
+            update_summary(Path(a.run), "eval", result)
+        except OSError as e:
+            msg = write_error_message(e, Path(a.run) / "summary.json")
+            print(f"error: the evaluation above was not saved: {msg}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _print_label_classifiers(result: dict) -> None:
+    """On a labelled corpus without a grammar: each classifier's held-out accuracy, then what the traversals
+    found with its labels (a classifier that does not beat its baseline is said so, and not used)."""
+    described = result.get("label_classifiers")
+    if not isinstance(described, dict):
+        return
+    print(f"{'label classifiers':>28}: held out on the {described.get('heldout', '?')}")
+    for c in described.get("classifiers", ()):
+        note = "" if c["usable"] else f"  NOT USED: {c['why_not']}"
+        print(f"{c['factor']:>28}: accuracy {c['accuracy']:.3f} (majority baseline {c['baseline']:.3f}, "
+              f"{c['n_heldout']} sentences){note}")
+    traversals = result.get("traversals")
+    if isinstance(traversals, dict):
+        owners = "; ".join(f"{f} ← {', '.join(f'z{d}' for d in ds)}" for f, ds in traversals["owners"].items())
+        print(f"{'owned (classifier labels)':>28}: {traversals['n_owned']} of {traversals['n_factors']}"
+              + (f": {owners}" if owners else ""))
+    interpolation = result.get("interpolation")
+    if isinstance(interpolation, dict):
+        print(f"{'label-monotone paths':>28}: {interpolation['label_monotone']:.3f} "
+              f"({interpolation['n_paths']} paths)")
 
 
 def cmd_data(a: argparse.Namespace) -> int:
@@ -188,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-disentanglement", action="store_true")
     p.add_argument("--no-write", action="store_true", help="do not update summary.json")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metric-convention", default=DEFAULT_CONVENTION, choices=CONVENTIONS, help=CONVENTION_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("data", help="corpus information, or download PTB")
@@ -207,6 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # configuration and data errors: a message, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a read-only folder, a missing file: one line, not a traceback
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
+        return 1
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an OSError that reached the command line: a failed write says what to do."""
+    if e.errno in WRITE_ERRNOS:
+        from vae_core.runs import write_error_message
+
+        return write_error_message(e)
+    return f"{e.filename}: {e.strerror}" if e.filename is not None and e.strerror else str(e)
 
 
 if __name__ == "__main__":

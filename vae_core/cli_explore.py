@@ -88,7 +88,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
 
     from vae_core.corpus import read_file
     from vae_core.encoding import posterior_means
-    from vae_core.runs import load_run
+    from vae_core.runs import load_run, temp_beside, write_error_message
 
     run = load_run(a.run)
     data = read_file(a.file, a.text_column)
@@ -100,11 +100,11 @@ def cmd_encode(a: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     outputs = [(Path(a.out), mu)] + ([(Path(a.logvar_out), logvar)] if a.logvar_out else [])
     for path, tensor in outputs:
-        try:
-            with open(path, "wb") as f:  # np.save on a file object: the name is kept as given
+        try:  # atomic: a full disk leaves no truncated .npy behind
+            with temp_beside(path) as tmp, open(tmp, "wb") as f:  # np.save on a file object keeps the name
                 np.save(f, tensor.numpy())
         except OSError as e:
-            raise ValueError(f"cannot write {path}: {e.strerror or e}") from e
+            raise ValueError(write_error_message(e, path)) from e
     n_oov = sum(1 for words in oov if words)
     print(f"encoded {len(mu)} sentences in {seconds:.2f} s ({len(mu) / max(seconds, 1e-9):,.0f}/s) -> {a.out}"
           + (f"; {n_oov} had unknown words" if n_oov else ""))

@@ -23,9 +23,10 @@ from vae_core.config import (
     parse_value,
     training_settings,
 )
+from vae_core.units import format_bytes
 
 GIVEN = "given_settings"  # Namespace attribute: the setting names set explicitly on the command line
-MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_BYTES = 1024 * 1024  # 1 MiB: a config file is a few KiB
 
 
 class RecordGiven(argparse.Action):
@@ -90,7 +91,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ValueError(f"config file {path} is larger than {MAX_CONFIG_BYTES:,} bytes")
+            raise ValueError(f"config file {path} is larger than {format_bytes(MAX_CONFIG_BYTES)}")
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ValueError(f"cannot read config file {path}: {e.strerror or e}") from e

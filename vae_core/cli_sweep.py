@@ -74,7 +74,8 @@ def _add_sweep_args(p: argparse.ArgumentParser) -> None:
                    help="random/TPE: β range, e.g. 0.1:8 log (default log scale); same as --beta 0.1:8:log")
     p.add_argument("--objectives", default="nll", help="nll or nll,mig (MIG needs factors or labels)")
     p.add_argument("--out-root", default="runs", help="where the trial run directories go")
-    p.add_argument("--corpus", default="synthetic", help="synthetic | ptb | PATH")
+    p.add_argument("--corpus", default="synthetic",
+                   help="synthetic | ptb | grammar:NAME (a shipped factor grammar) | GRAMMAR.json | PATH")
     p.add_argument("--text-column", default=None)
     p.add_argument("--seed", type=int, default=None,
                    help="sampler and training seed, same in every worker of one study (default: the base config's)")

@@ -73,7 +73,7 @@ def measure_comparison(name: str, config: Mapping[str, Any], subset: Subset, enc
             "exact match": enc.exact_match,
         }
     )
-    labelled = label_factors(subset.labels, subset.factor_names)
+    labelled = label_factors(subset.labels, subset.factor_names, factor_values=subset.factor_values)  # grammar order
     if labelled is not None:
         factors, names, _, _ = labelled
         report = disentanglement_report(enc.mu, factors, names, active=np.asarray(stats.active), seed=0)

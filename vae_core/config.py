@@ -23,6 +23,11 @@ Optimizer = Literal["adam", "sgd"]
 Strategy = Literal["greedy", "beam", "sample"]
 
 Decoder = Literal["rnn", "positional", "additive"]
+# how a sentence is cut into words: "lab" splits punctuation off words; "whitespace" reads already
+# tokenised text (Penn Treebank) as given, so its token counts (and PPL) are the published ones
+Tokenization = Literal["lab", "whitespace"]
+TOKENIZATIONS: tuple[str, ...] = typing.get_args(Tokenization)
+Tracking = Literal["off", "tensorboard"]  # where a run's curves go besides metrics.jsonl (vae_core.tracking)
 
 RNN_TYPES: tuple[str, ...] = typing.get_args(RNNType)
 DECODERS: tuple[str, ...] = typing.get_args(Decoder)
@@ -310,10 +315,19 @@ class TrainConfig:
                              label="Largest vocabulary", step=1000, group="data", advanced=True)
     lowercase: bool = setting(False, "Lower-case every sentence before tokenising.", label="Lower-case",
                               group="data", advanced=True)  # PTB is already lower-cased; keep user text as typed
+    tokenization: Tokenization = setting("lab", "How sentences are cut into words. lab: at spaces, then punctuation "
+                                         "glued to a word is split off ('mr.' becomes 'mr .'). whitespace: the "
+                                         "space-separated words as given, for a corpus that is already tokenised "
+                                         "(Penn Treebank), so token counts and perplexity match the published ones.",
+                                         label="Tokenisation", group="data", advanced=True)  # lab: what user text needs
     eval_every: int = setting(0, "Validation and checkpoint every N steps besides each epoch's end; 0 = per epoch "
                               "only.", lo=0, hi=MAX_STEPS, label="Validate every N steps (0 = per epoch)", step=50)
     log_every: int = setting(10, "How often a metrics line (and a point on the curves) is written.", lo=1,
                              hi=MAX_STEPS, label="Log every N steps")  # write a metrics line every N steps
+    tracking: Tracking = setting("off", "tensorboard: also write every metrics line as TensorBoard scalars to "
+                                 "<run>/tensorboard (view with `tensorboard --logdir runs`; a sweep's trials lie in "
+                                 "its folder). Needs the optional tensorboard package.", label="Experiment tracking",
+                                 advanced=True)  # off: metrics.jsonl is the record; tensorboard is an extra install
 
     def __post_init__(self) -> None:
         _validate(self)

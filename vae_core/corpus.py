@@ -6,11 +6,13 @@ the one home of "sentences -> token ids" (`encode_sentences`) and of "token ids 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import os
+import unicodedata
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from vae_core import synthetic
-from vae_core.text import PAD_ID, Vocab, sentence_tokens
+from vae_core.grammar import GrammarError, grammar_corpus, is_grammar_spec, is_shipped_spec
+from vae_core.text import PAD_ID, Vocab
 from vae_core.textset import Corpus, TextSet
+from vae_core.units import format_bytes
 
 # --------------------------------------------------------------------------- reading files
 
@@ -35,16 +39,56 @@ class CorpusError(ValueError):
     """A corpus could not be read; the message says why and what to do."""
 
 
+class NoTextColumnError(CorpusError):
+    """A CSV/JSONL file read fine but no column is named like a text column: the user must name one."""
+
+
+# Byte-order marks -> (codec, what to tell the user); UTF-32 LE's mark starts with UTF-16 LE's, so it comes first.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE"),
+)
+_NOT_TEXT = frozenset(("Cc", "Cn", "Co", "Cs"))  # control, unassigned, private use, surrogate characters
+
+
+def text_encoding(data: bytes) -> tuple[str, str]:
+    """(codec, name) of a text file's bytes: from its byte-order mark (UTF-8, UTF-16, UTF-32), else UTF-8.
+
+    The one rule every reader of uploaded or corpus bytes uses (whole files and header peeks alike).
+    """
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            return codec, name
+    return "utf-8-sig", "UTF-8"
+
+
+def decode_head(data: bytes, n: int) -> str:
+    """The first ~n bytes as text (for a header or column peek): its BOM's encoding, undecodable bytes replaced."""
+    return data[:n].decode(text_encoding(data)[0], errors="replace")
+
+
 def _decode_bytes(data: bytes, source: str) -> str:
-    if b"\x00" in data[:4096]:
-        raise CorpusError(f"{source} looks like a binary file, not text")
+    codec, name = text_encoding(data)
+    if codec == "utf-8-sig" and b"\x00" in data[:4096]:
+        raise CorpusError(f"{source} looks like a binary file, not text (UTF-16 or UTF-32 text needs a "
+                          "byte-order mark; or save it as UTF-8)")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(codec)
     except UnicodeDecodeError as e:
         raise CorpusError(
-            f"{source} is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+            f"{source} is not {name} text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
             "save it as UTF-8 and try again"
         ) from e
+    if codec == "utf-8-sig":
+        return text
+    head = text[:4096]
+    odd = sum(1 for ch in head if ch not in "\t\n\r\f\v" and unicodedata.category(ch) in _NOT_TEXT)
+    if odd > max(2, len(head) // 100):  # a binary file that happens to start like a UTF-16/32 byte-order mark
+        raise CorpusError(f"{source} looks like a binary file, not text ({odd} of its first {len(head)} "
+                          f"characters, read as {name}, are control or unassigned characters)")
     return text
 
 
@@ -52,7 +96,7 @@ def _check_size(nbytes: int, source: str, max_bytes: int) -> None:
     if nbytes == 0:
         raise CorpusError(f"{source} is empty")
     if nbytes > max_bytes:
-        raise CorpusError(f"{source} is {nbytes / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        raise CorpusError(f"{source} is {format_bytes(nbytes)}; the limit is {format_bytes(max_bytes)}")
 
 
 def _clean_lines(lines: list[str], source: str) -> list[str]:
@@ -116,8 +160,12 @@ def parse_text(
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CorpusError(f"{source} line {n} is not valid JSON: {e.msg}") from e
+            except json.JSONDecodeError as e:  # refused whole, naming the first bad line (as a ragged CSV row is)
+                raise CorpusError(
+                    f"{source} line {n} is not valid JSON ({e.msg[:1].lower() + e.msg[1:]}, column {e.colno}: "
+                    f"{_excerpt(line, e.colno)}); each line must be one JSON object such as "
+                    '{"text": "the cat sat ."}: fix or remove that line'
+                ) from e
             except RecursionError as e:  # "[[[[…" or {"a": {"a": …}}: no corpus record nests that deep
                 raise CorpusError(f"{source} line {n} is nested too deeply to be a corpus record "
                                   "(one flat JSON object a line is expected)") from e
@@ -132,6 +180,13 @@ def parse_text(
             _check_rows(len(records), source, max_rows)
         return _records_to_textset(records, header, source, text_column)
     raise CorpusError(f"{source}: unsupported format {fmt!r} (use .txt, .csv, .tsv or .jsonl)")
+
+
+def _excerpt(line: str, column: int, width: int = 40) -> str:
+    """The part of `line` around 1-based `column`, quoted, with … where it was cut (for an error message)."""
+    start = max(0, column - 1 - width // 2)
+    part = line[start:start + width]
+    return repr(("…" if start else "") + part + ("…" if start + width < len(line) else ""))
 
 
 def _check_columns(n: int, source: str, where: str) -> None:
@@ -155,8 +210,8 @@ def _records_to_textset(
         lower = {h.lower(): h for h in header}
         text_column = next((lower[g] for g in TEXT_COLUMN_GUESSES if g in lower), None)
         if text_column is None:
-            raise CorpusError(
-                f"{source} has no text column; choose one of: {', '.join(header)}"
+            raise NoTextColumnError(
+                f"{source} has no text column (columns: {', '.join(header)}); choose the one holding the sentences"
             )
     if text_column not in header:
         raise CorpusError(f"{source} has no column {text_column!r} (columns: {', '.join(header)})")
@@ -171,6 +226,9 @@ def _records_to_textset(
             keep.append(i)
     if not sents:
         raise CorpusError(f"{source}: column {text_column!r} is empty in every row")
+    if all(_is_number(s) for s in sents):  # an id or a score column: never read numbers as sentences
+        raise CorpusError(f"{source}: column {text_column!r} holds only numbers, not sentences (columns: "
+                          f"{', '.join(header)}); choose the column that holds the sentences")
     labels = {
         c: tuple("" if records[i].get(c) is None else str(records[i].get(c)) for i in keep)
         for c in header
@@ -182,6 +240,14 @@ def _records_to_textset(
             raise CorpusError(f"{source}: label column {c[:60]!r} has a value of {len(values[long]):,} characters "
                               f"(row {keep[long] + 2}); a label has at most {MAX_LABEL_CHARS:,}")
     return TextSet(tuple(sents), labels)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def read_file(path: str | os.PathLike, text_column: str | None = None,
@@ -326,9 +392,18 @@ def download_ptb(url: str = PTB_URL, dest: Path | None = None,
 
 
 def load_corpus(spec: str, text_column: str | None = None, seed: int = 0) -> Corpus:
-    """Resolve a corpus spec: 'synthetic', 'ptb' (download once to the cache), or a path."""
+    """Resolve a corpus spec: 'synthetic', 'ptb' (download once to the cache), 'grammar:NAME', or a path.
+
+    A shipped grammar ('grammar:passive') or a grammar file (a path ending in .json) gives its enumerated
+    corpus split with `seed`, factors as label columns (`vae_core.grammar`); a bad grammar is a CorpusError.
+    """
     if spec == "synthetic":
         return synthetic.generate(seed=0)
+    if is_grammar_spec(spec):
+        try:
+            return grammar_corpus(spec, seed=seed)
+        except GrammarError as e:
+            raise CorpusError(str(e)) from e
     if spec == "ptb":
         directory = download_ptb()
         c = load_path(directory, text_column, seed)
@@ -343,12 +418,12 @@ def check_run_corpus_spec(spec: str, run_dir: str | os.PathLike, allowed_dirs: S
     """`spec` as a run's config.json gives it, if a run file may point there; else CorpusError.
 
     A run directory may come from someone else, so its corpus spec may only be a named corpus
-    ("synthetic", "ptb"), a path inside the run directory itself, or a path inside one of
+    ("synthetic", "ptb", a shipped grammar:NAME), a path inside the run directory itself, or a path inside one of
     `allowed_dirs` (the app passes `jobs.data_dirs()`). Symlinks are followed before the check.
     """
     if not isinstance(spec, str) or not spec:
         raise CorpusError("the run records no corpus")
-    if spec in NAMED_CORPORA:
+    if spec in NAMED_CORPORA or is_shipped_spec(spec):
         return spec
     if "\x00" in spec:
         raise CorpusError("the run's corpus path contains a NUL character")
@@ -374,13 +449,14 @@ def encode_sentences(
 ) -> tuple[list[list[int]], int]:
     """Token ids of each sentence with <eos> appended, cut to max_len words (None: all); and how many were cut.
 
-    The one "text -> ids" rule: `text.sentence_tokens(s, lowercase, max_len)`, then `vocab.encode` (unknown
-    words -> <unk>). An empty sentence is just [<eos>]. `lowercase` must be the run's TrainConfig.lowercase.
+    The one "text -> ids" rule: `vocab.tokens(s, lowercase, max_len)` (`text.sentence_tokens` under the
+    vocabulary's tokenization), then `vocab.encode` (unknown words -> <unk>). An empty sentence is just
+    [<eos>]. `lowercase` must be the run's TrainConfig.lowercase.
     """
     out: list[list[int]] = []
     cut = 0
     for s in sentences:
-        toks, was_cut = sentence_tokens(s, lowercase, max_len)
+        toks, was_cut = vocab.tokens(s, lowercase, max_len)
         cut += was_cut
         out.append(vocab.encode(toks))
     return out, cut

@@ -8,7 +8,7 @@ import torch
 
 from vae_core.corpus import collate
 from vae_core.model import SentenceVAE
-from vae_core.text import Vocab, sentence_tokens
+from vae_core.text import Vocab
 
 
 def sentence_ids(
@@ -16,7 +16,7 @@ def sentence_ids(
 ) -> tuple[list[list[int]], list[list[str]]]:
     """Token ids of each sentence, as `corpus.encode_sentences` gives them (<eos> appended, cut to max_len words,
     None = all), and the words of each that the vocabulary does not know (they are <unk> in the ids)."""
-    tokens = [sentence_tokens(s, lowercase, max_len)[0] for s in sentences]  # tokenised once for both
+    tokens = [vocab.tokens(s, lowercase, max_len)[0] for s in sentences]  # tokenised once for both
     return [vocab.encode(t) for t in tokens], [vocab.oov(t) for t in tokens]
 
 

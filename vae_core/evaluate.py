@@ -2,7 +2,9 @@
 
 What `python -m vae_core eval` calls: model-quality figures (`metrics.evaluate_model`), then
 disentanglement against label columns (`disentanglement.disentanglement_report`), then, on the
-built-in corpus, generation-side analysis (`validity`).
+built-in corpus or a grammar, generation-side analysis (`validity`); on a corpus with label columns and no
+grammar, the same traversal and interpolation measures with classifiers trained on its labels
+(`label_classifiers`; their held-out accuracies under 'label_classifiers').
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import torch
 
 from vae_core.corpus import Corpus, TextSet, load_corpus
+from vae_core.grammar import grammar_for_corpus, run_corpus_spec
+from vae_core.metric_conventions import DEFAULT_CONVENTION
 from vae_core.runs import RunError, load_run, read_json, write_json
 from vae_core.subsets import label_factors
 
@@ -51,7 +55,8 @@ def _label_factors(corpus: Corpus, data: TextSet) -> tuple[np.ndarray, list[str]
     """(factors (N, K), names, value names, skipped columns) for this split's labels, or None without any
     (the one rule: vae_core.subsets.label_factors)."""
     known = tuple(corpus.factors) if corpus.factors and all(f in data.labels for f in corpus.factors) else ()
-    return label_factors(data.labels, known)
+    grammar = grammar_for_corpus(corpus.spec) if known else None  # its value order numbers the factors
+    return label_factors(data.labels, known, factor_values=grammar.factors if grammar is not None else None)
 
 
 def _sample(n: int, k: int, seed: int) -> list[int]:
@@ -70,12 +75,15 @@ def evaluate_run(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
     device: str | torch.device = "cpu",
+    metric_convention: str = DEFAULT_CONVENTION,
 ) -> dict[str, Any]:
     """Evaluate a run on a split of its corpus (or `corpus_spec`); return a JSON-ready dict.
 
     max_sentences > 0 keeps that many sentences of the split after a seeded shuffle. Adds
-    'disentanglement' when the split has label columns (MIG restricted to active units),
-    'prior_samples', 'traversals' and 'interpolation' on the built-in corpus, and 'run',
+    'disentanglement' when the split has label columns (MIG restricted to active units; estimators of
+    `metric_convention`, recorded in it), 'generation' (Self-BLEU and distinct-n of prior samples, smoothness
+    of decoded interpolation paths) on any corpus, 'prior_samples', 'traversals' and 'interpolation' on the
+    built-in corpus, and 'run',
     'split', 'corpus', 'nll_samples', 'timing'. With write_summary the result is stored under
     'eval' in <run>/summary.json (other keys kept; atomic write). `progress(stage, done, total)`
     is called during the importance-sampled NLL, the slow part; `device` is where the model runs
@@ -84,7 +92,7 @@ def evaluate_run(
     """
     with torch.random.fork_rng(devices=[]):
         result = _evaluate_run(run_path, corpus_spec, split, nll_samples, max_sentences, disentanglement, seed,
-                               progress, device)
+                               progress, device, metric_convention)
     if write_summary:
         path = Path(run_path) / "summary.json"
         summary: dict = {}
@@ -109,6 +117,7 @@ def _evaluate_run(
     seed: int,
     progress: Callable[[str, int, int], None] | None,
     device: str | torch.device,
+    metric_convention: str = DEFAULT_CONVENTION,
 ) -> dict[str, Any]:
     from vae_core.encoding import posterior_means
     from vae_core.metrics import AU_THRESHOLD, evaluate_model
@@ -118,7 +127,7 @@ def _evaluate_run(
     run = load_run(run_path, device=device)
     model, vocab, tcfg = run.model, run.vocab, run.train_config
     corpus_info = run.config.get("corpus", {}) if isinstance(run.config.get("corpus"), dict) else {}
-    spec = corpus_spec or corpus_info.get("spec") or "synthetic"
+    spec = corpus_spec or run_corpus_spec(run.path, corpus_info) or "synthetic"  # a grammar run: its own copy
     corpus = load_corpus(spec, corpus_info.get("text_column"), seed=tcfg.seed)  # the run's own split
     data = corpus.split(split)
     if max_sentences and max_sentences < len(data):
@@ -152,23 +161,43 @@ def _evaluate_run(
             factors, names, value_names, skipped = labelled
             mu, _, _ = posterior_means(model, vocab, data.sentences, lowercase=tcfg.lowercase, max_len=tcfg.max_len)
             active = np.asarray(metrics["au_variances"]) > AU_THRESHOLD
-            report = disentanglement_report(mu.numpy(), factors, names, active=active, seed=seed)
+            report = disentanglement_report(mu.numpy(), factors, names, active=active, seed=seed,
+                                            convention=metric_convention)
             report["factor_values"] = value_names
             report["skipped_labels"] = skipped
             result["disentanglement"] = report
         timing["disentanglement_s"] = time.perf_counter() - t0
 
-    if corpus.name == "synthetic" and tuple(corpus.factors):
-        from vae_core.validity import interpolation_validity, prior_sample_validity, traversal_factor_effects
+    from vae_core.explore import generation_figures  # prior-sample diversity, path smoothness: any corpus
+
+    t0 = time.perf_counter()
+    result["generation"] = generation_figures(run, data.sentences, N_PRIOR_SAMPLES, N_INTERPOLATION_PAIRS, seed)
+    timing["generation_s"] = time.perf_counter() - t0
+
+    grammar = grammar_for_corpus(spec)  # the parser of a grammar corpus ('synthetic' → the built-in one)
+    labeller: Any = grammar if grammar is not None and tuple(corpus.factors) == tuple(grammar.factors) else None
+    if grammar is None:  # label columns, no grammar: classifiers trained on the corpus label the decodes
+        from vae_core.label_classifiers import train_labeller
 
         t0 = time.perf_counter()
-        result["prior_samples"] = prior_sample_validity(model, vocab, n=N_PRIOR_SAMPLES, seed=seed)
-        timing["prior_samples_s"] = time.perf_counter() - t0
+        classifiers = train_labeller(corpus, lowercase=tcfg.lowercase, tokenization=tcfg.tokenization)
+        if classifiers is not None:
+            result["label_classifiers"] = classifiers.describe()  # held-out accuracies beside what uses them
+            labeller = classifiers if classifiers.factors else None  # none beats its baseline: nothing measured
+        timing["label_classifiers_s"] = time.perf_counter() - t0
+    if labeller is not None:
+        from vae_core.validity import interpolation_validity, prior_sample_validity, traversal_factor_effects
+
+        if labeller is grammar:  # prior-sample validity needs a parser that can say "not a corpus sentence"
+            t0 = time.perf_counter()
+            result["prior_samples"] = prior_sample_validity(model, vocab, n=N_PRIOR_SAMPLES, seed=seed,
+                                                            grammar=grammar)
+            timing["prior_samples_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         base = [data.sentences[i] for i in _sample(len(data), N_TRAVERSAL_BASES, seed + 1)]
         base_z, _, _ = posterior_means(model, vocab, base, lowercase=tcfg.lowercase, max_len=tcfg.max_len)
         active_dims = [d for d, v in enumerate(metrics["au_variances"]) if v > AU_THRESHOLD]
-        result["traversals"] = traversal_factor_effects(model, vocab, base_z, dims=active_dims)
+        result["traversals"] = traversal_factor_effects(model, vocab, base_z, dims=active_dims, grammar=labeller)
         timing["traversals_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed + 2)
@@ -178,7 +207,8 @@ def _evaluate_run(
             for _ in range(N_INTERPOLATION_PAIRS):
                 i, j = rng.choice(n, size=2, replace=False)
                 pairs.append((data.sentences[int(i)], data.sentences[int(j)]))
-            result["interpolation"] = interpolation_validity(model, vocab, pairs, lowercase=tcfg.lowercase)
+            result["interpolation"] = interpolation_validity(model, vocab, pairs, lowercase=tcfg.lowercase,
+                                                             grammar=labeller)
         timing["interpolation_s"] = time.perf_counter() - t0
 
     timing["total_s"] = time.perf_counter() - t_start

@@ -18,6 +18,8 @@ import torch
 
 from vae_core import latent
 from vae_core.config import DecodeConfig
+from vae_core.grammar import Grammar
+from vae_core.label_classifiers import ClassifierLabeller
 from vae_core.runs import Run
 from vae_core.summary import Summary
 
@@ -109,24 +111,109 @@ def prior_codes(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
 # --------------------------------------------------------------------------- generation-side analyses
 
 
+def run_grammar(run: Run, strict: bool = False) -> Grammar | None:
+    """The grammar of the run's corpus ('synthetic' → the built-in one), or None when it has none or (unless
+    `strict`: then GrammarError saying why) it cannot be read. A run trained on a grammar file reads its own
+    checked copy (`grammar.run_copy`: config.json records its sha256); otherwise the run's spec is checked first
+    (a run file may not point outside the run and the data folders)."""
+    from vae_core.corpus import CorpusError, check_run_corpus_spec
+    from vae_core.grammar import SHA256_KEY, GrammarError, grammar_for_corpus, is_grammar_spec
+    from vae_core.jobs import data_dirs
+
+    spec = run.corpus_spec
+    if not is_grammar_spec(spec):
+        return None
+    config = getattr(run, "config", None)  # anything with corpus_spec and path will do (a Run has a config)
+    info = config.get("corpus") if isinstance(config, dict) and isinstance(config.get("corpus"), dict) else {}
+    try:
+        sha256 = info.get(SHA256_KEY)
+        if sha256 is None:
+            spec = check_run_corpus_spec(spec, run.path, data_dirs())
+        return grammar_for_corpus(spec, run.path, sha256)
+    except CorpusError as e:
+        if strict:
+            raise GrammarError(str(e)) from e
+        return None
+    except GrammarError:
+        if strict:
+            raise
+        return None
+
+
+def run_classifiers(run: Run) -> ClassifierLabeller | None:
+    """Classifiers trained on the label columns of the run's corpus (`label_classifiers.corpus_labeller`), for a
+    corpus with labels and no grammar; None for a grammar corpus, a corpus without labels, or one that cannot be
+    read here (the run's spec is checked first). Trained once per process (seconds), tokenised as the run was."""
+    from vae_core.corpus import CorpusError, check_run_corpus_spec
+    from vae_core.grammar import is_grammar_spec
+    from vae_core.jobs import data_dirs
+    from vae_core.label_classifiers import corpus_labeller
+
+    spec = run.corpus_spec
+    if not spec or is_grammar_spec(spec):
+        return None
+    info = run.config.get("corpus") if isinstance(run.config.get("corpus"), dict) else {}
+    column = info.get("text_column") if isinstance(info.get("text_column"), str) else None
+    config = run.train_config
+    try:
+        spec = check_run_corpus_spec(spec, run.path, data_dirs())
+        return corpus_labeller(spec, column, int(config.seed), bool(config.lowercase), config.tokenization)
+    except (CorpusError, OSError, ValueError):
+        return None
+
+
+def run_labeller(run: Run) -> Grammar | ClassifierLabeller | None:
+    """What labels the run's decoded sentences: its grammar (`run_grammar`), else classifiers trained on its
+    corpus's labels (`run_classifiers`), else None (the analyses then parse with the built-in grammar)."""
+    return run_grammar(run) or run_classifiers(run)
+
+
 def traversal_effects(
     run: Run, base_codes: np.ndarray, dims: Sequence[int], values: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """validity.traversal_factor_effects from base codes (M, D) along `dims` (values (V,) or the default)."""
+    """validity.traversal_factor_effects from base codes (M, D) along `dims` (values (V,) or the default),
+    labelled by `run_labeller` (the run's grammar, else classifiers of its labels; the built-in grammar
+    without either). 'labeller' in the result says which, with each classifier's held-out accuracy."""
     from vae_core.validity import traversal_factor_effects
 
     base = torch.from_numpy(np.array(base_codes, dtype=np.float32))
     vals = None if values is None else torch.from_numpy(np.array(values, dtype=np.float32))
     with torch.inference_mode():
-        return traversal_factor_effects(run.model, run.vocab, base, dims=[int(d) for d in dims], values=vals)
+        return traversal_factor_effects(run.model, run.vocab, base, dims=[int(d) for d in dims], values=vals,
+                                        grammar=run_labeller(run))
 
 
 def prior_validity(run: Run, n: int, seed: int = 0) -> dict[str, Any]:
-    """validity.prior_sample_validity of n prior samples (greedy decodes parsed as corpus sentences)."""
+    """validity.prior_sample_validity of n prior samples (greedy decodes parsed with the run's grammar)."""
     from vae_core.validity import prior_sample_validity
 
     with torch.inference_mode():
-        return prior_sample_validity(run.model, run.vocab, n=n, seed=seed)
+        return prior_sample_validity(run.model, run.vocab, n=n, seed=seed, grammar=run_grammar(run))
+
+
+def generation_figures(
+    run: Run, sentences: Sequence[str], n_samples: int = 1000, n_pairs: int = 500, seed: int = 0
+) -> dict[str, Any]:
+    """Diversity of n_samples greedy decodes of z ~ N(0, I) (Self-BLEU, distinct-n: generation_metrics) and
+    the mean interpolation smoothness of n_pairs lerp paths (11 points, LangSpace's) between random pairs of
+    `sentences`, greedy-decoded. Same seed → same figures. Keys: 'diversity' {...}, 'smoothness' {...}."""
+    from vae_core.generation_metrics import INTERPOLATION_STEPS, generation_diversity, path_smoothness
+
+    samples = decode(run, prior_codes(n_samples, run.model_config.latent_dim, seed))
+    out: dict[str, Any] = {"diversity": generation_diversity([t.split() for t in samples]), "seed": seed}
+    out["diversity"]["examples"] = samples[:5]
+    sentences = list(sentences)
+    if len(sentences) >= 2 and n_pairs > 0:
+        rng = np.random.default_rng(seed + 3)
+        pairs = [rng.choice(len(sentences), size=2, replace=False) for _ in range(n_pairs)]
+        mu, _, _ = encode(run, [sentences[int(i)] for pair in pairs for i in pair])  # (2P, D)
+        paths = np.concatenate([interpolate(mu[2 * p], mu[2 * p + 1], INTERPOLATION_STEPS) for p in range(n_pairs)])
+        texts = decode(run, paths)  # (P · steps) sentences, path by path
+        words = [t.split() for t in texts]
+        out["smoothness"] = path_smoothness(
+            [words[p * INTERPOLATION_STEPS:(p + 1) * INTERPOLATION_STEPS] for p in range(n_pairs)]
+        ) | {"steps": INTERPOLATION_STEPS, "method": "lerp", "distance": "word edit distance"}
+    return out
 
 
 # --------------------------------------------------------------------------- per-dimension statistics
@@ -215,12 +302,16 @@ __all__ = [
     "decode",
     "dim_stats",
     "encode",
+    "generation_figures",
     "interpolate",
     "latent_stats_of",
     "move_along",
     "nearest",
     "prior_codes",
     "prior_validity",
+    "run_classifiers",
+    "run_grammar",
+    "run_labeller",
     "traversal_effects",
     "traversal_grid",
     "traversal_values",

@@ -15,6 +15,7 @@ or not anyone has a page open. A run's process is identified by its PID and star
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -29,21 +30,25 @@ from pathlib import Path
 from typing import Any
 
 from vae_core.config import ModelConfig, TrainConfig, to_dict
-from vae_core.corpus import MAX_COLUMNS, CorpusError, TextSet, cache_dir, parse_text
+from vae_core.corpus import MAX_COLUMNS, CorpusError, TextSet, cache_dir, decode_head, parse_text
 from vae_core.runs import (
     ProcessIdentity,
     RunError,
+    atomic_write_bytes,
     check_inside,
     effective_state,
     identity_matches,
     metric_records,
     pid_alive,
     process_identity,
+    read_json_object,
     read_status,
     request_stop,
+    write_error_message,
     write_json,
     write_status,
 )
+from vae_core.units import format_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 LOG_NAME = "train.log"
@@ -163,7 +168,7 @@ def upload_columns(name: str, data: bytes, max_rows: int = 1000) -> list[str]:
 def _upload_columns(name: str, data: bytes, max_rows: int) -> list[str]:
     try:
         fmt = upload_format(name)
-        text = data[: 1 << 20].decode("utf-8-sig", errors="replace")
+        text = decode_head(data, 1 << 20)  # UTF-8, or UTF-16/32 with a byte-order mark, as parse_text reads it
     except ValueError:
         return []
     if fmt == "csv":
@@ -208,7 +213,7 @@ def validate_upload(
         if data is None or len(data) == 0:
             return None, f"{name} is empty"
         if len(data) > max_bytes:
-            return None, f"{name} is {len(data) / 1e6:.1f} MB; the upload limit is {max_bytes / 1e6:.0f} MB"
+            return None, f"{name} is {format_bytes(len(data))}; the upload limit is {format_bytes(max_bytes)}"
         texts = parse_text(bytes(data), fmt, name, text_column or None, max_bytes=max_bytes,
                            max_rows=MAX_UPLOAD_ROWS)
     except (CorpusError, ValueError) as e:
@@ -505,7 +510,7 @@ def write_train_config(
     """
     path = Path(run_dir) / TRAIN_CONFIG_NAME
     data = {"model": to_dict(model), "train": to_dict(train), "corpus": {"spec": corpus, "text_column": text_column}}
-    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode("utf-8"))
     return path
 
 
@@ -534,30 +539,68 @@ def start_training(
     run_dir = Path(run_dir).resolve()
     sanitize_run_name(run_dir.name)
     root = run_dir.parent
-    with _jobs_lock(root):
-        if run_dir.exists() and any(run_dir.iterdir()):
-            state = effective_state(run_dir)
-            if state in ACTIVE_STATES:
-                raise ValueError(f"run {run_dir.name} is {state}; stop it before replacing it")
-            if not overwrite:
-                raise ValueError(f"run {run_dir.name} already exists; pick another name or confirm overwriting it")
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for fname, data in (files or {}).items():
-            if Path(fname).name != fname or fname.startswith("."):
-                raise ValueError(f"bad file name {fname!r}")
-            (run_dir / fname).write_bytes(data)
-        limit = max_concurrent()
-        busy = trainings_busy(root)
-        if model is not None or train is not None:
-            config = write_train_config(run_dir, model or ModelConfig(), train or TrainConfig(), corpus, text_column)
-            args = ["--config", str(config), *args]
-        pid = _launch(run_dir, list(args))  # the training waits for its slot itself (wait_for_slot)
-        if limit and busy >= limit:
-            write_status(run_dir, "queued", pid=pid, queued_at=time.time(), limit=limit,
-                         message=f"waiting: {limit} training(s) already running")
-            return None
-        return pid
+    for fname in files or {}:
+        if Path(fname).name != fname or fname.startswith("."):
+            raise ValueError(f"bad file name {fname!r}")
+    existed_empty = created = False
+    try:
+        existed_empty = run_dir.is_dir() and not any(run_dir.iterdir())
+        with _jobs_lock(root):
+            if run_dir.exists() and any(run_dir.iterdir()):
+                state = effective_state(run_dir)
+                if state in ACTIVE_STATES:
+                    raise ValueError(f"run {run_dir.name} is {state}; stop it before replacing it")
+                if not overwrite:
+                    raise ValueError(f"run {run_dir.name} already exists; pick another name or confirm overwriting it")
+                shutil.rmtree(run_dir)
+            created = True  # from here on a failure removes what this call wrote
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for fname, data in (files or {}).items():
+                atomic_write_bytes(run_dir / fname, data)
+            limit = max_concurrent()
+            busy = trainings_busy(root)
+            if model is not None or train is not None:
+                config = write_train_config(run_dir, model or ModelConfig(), train or TrainConfig(), corpus,
+                                            text_column)
+                args = ["--config", str(config), *args]
+            pid = _launch(run_dir, list(args))  # the training waits for its slot itself (wait_for_slot)
+            if limit and busy >= limit:
+                try:
+                    write_status(run_dir, "queued", pid=pid, queued_at=time.time(), limit=limit,
+                                 message=f"waiting: {limit} training(s) already running")
+                except OSError:
+                    _kill_launched(pid)
+                    raise
+                return None
+            return pid
+    except OSError as e:  # a full disk or a read-only runs folder: a message, and no half-made run left behind
+        if created:
+            _remove_partial_run(run_dir, keep_dir=existed_empty)
+        raise StartError(f"could not start the training: {write_error_message(e)}") from e
+
+
+class StartError(ValueError):
+    """A training could not be started because its files could not be written (full disk, read-only folder)."""
+
+
+def _remove_partial_run(run_dir: Path, keep_dir: bool) -> None:
+    """Remove what a failed start wrote into `run_dir` (the folder too, unless it was there, empty, before)."""
+    if keep_dir:
+        with contextlib.suppress(OSError):
+            for p in list(run_dir.iterdir()):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _kill_launched(pid: int) -> None:
+    """End a training launched a moment ago whose run files could not be written (its own session)."""
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    _wait_pid(pid, 5.0)
 
 
 def _launch(run_dir: Path, args: list[str]) -> int:
@@ -568,7 +611,11 @@ def _launch(run_dir: Path, args: list[str]) -> int:
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _register(proc, run_dir, "train")
     if read_status(run_dir).pid != proc.pid:  # the child has not written its own status yet
-        write_status(run_dir, "running", pid=proc.pid, args=args, step=0)
+        try:
+            write_status(run_dir, "running", pid=proc.pid, args=args, step=0)
+        except OSError:  # nothing on disk would tell anyone this process exists
+            _kill_launched(proc.pid)
+            raise
     return proc.pid
 
 
@@ -635,6 +682,101 @@ def stop_training(run_dir: str | os.PathLike, timeout: float = 15.0) -> str:
         write_status(run_dir, "stopped", pid=pid, message=why)
         state = "stopped"
     return state
+
+
+# ----------------------------------------------------------------------------- resume and evaluation jobs
+
+EVAL_DIR = ".evals"  # <runs>/.evals/<run>.json + .log: evaluations launched from the app
+EVAL_LAUNCHER = "vae_core.run_management"  # waits for a slot, then runs `python -m vae_core eval <run>` in it
+
+
+def resume_training(run_dir: str | os.PathLike, args: Sequence[str] = ()) -> int | None:
+    """Relaunch `python -m vae_core train --resume --out run_dir *args` through the scheduler.
+
+    Returns the pid, or None when it waits as 'queued' for a slot ($VAE_MAX_TRAININGS). Refused
+    (ValueError) while the run is running, queued or paused. Checks of what may be resumed are the
+    caller's (vae_core.run_management.resume_run).
+    """
+    run_dir = Path(run_dir).resolve()
+    root = run_dir.parent
+    with _jobs_lock(root):
+        state = effective_state(run_dir)
+        if state in ACTIVE_STATES:
+            raise ValueError(f"run {run_dir.name} is {state}; it cannot be resumed now")
+        limit, busy = max_concurrent(), trainings_busy(root)
+        pid = _launch(run_dir, ["--resume", *args])
+        if limit and busy >= limit:
+            write_status(run_dir, "queued", pid=pid, queued_at=time.time(), limit=limit,
+                         message=f"waiting: {limit} training(s) already running")
+            return None
+        return pid
+
+
+def evaluation_file(run_dir: str | os.PathLike) -> Path:
+    """<runs>/.evals/<run>.json: the record of the app's evaluation of a run (its log beside it, .log)."""
+    run_dir = Path(run_dir)
+    try:
+        stem = sanitize_run_name(run_dir.name)
+    except ValueError:  # a folder the app did not name: recorded under a digest of its name
+        stem = "run-" + hashlib.sha256(run_dir.name.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return run_dir.parent / EVAL_DIR / f"{stem}.json"
+
+
+def start_evaluation(run_dir: str | os.PathLike, args: Sequence[str] = ()) -> int:
+    """Launch `python -m vae_core eval run_dir --json *args` in the background, holding a training slot.
+
+    The launched process waits for a slot like a training (so $VAE_MAX_TRAININGS counts evaluations
+    too), then runs the eval CLI while it holds the slot; the CLI writes summary.json's 'eval' block
+    (<runs>/.evals/<run>.running says the slot was taken). Returns its pid;
+    ValueError when an evaluation of this run is still going.
+    """
+    run_dir = Path(run_dir).resolve()
+    meta = evaluation_file(run_dir)
+    with _jobs_lock(run_dir.parent):
+        if evaluation_status(run_dir)["state"] in ("queued", "running"):
+            raise ValueError(f"run {run_dir.name} is being evaluated already")
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.with_suffix(".running").unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", EVAL_LAUNCHER, "evaluate", str(run_dir), *args]
+        with open(meta.with_suffix(".log"), "wb") as log:
+            proc = subprocess.Popen(cmd, cwd=str(REPO), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        _register(proc, meta.with_suffix(".log"), "eval")
+        ident = process_identity(proc.pid)
+        write_json(meta, {"run": run_dir.name, "pid": proc.pid, "proc_start": ident.start if ident else None,
+                          "boot_id": ident.boot_id if ident else None, "args": list(args),
+                          "launched": time.time()})
+    return proc.pid
+
+
+def evaluation_status(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The app's evaluation of a run: state none | queued | running | finished | failed, with 'log_tail'.
+
+    'queued' while the job waits for a slot, 'running' once it holds one (it wrote <run>.running);
+    'finished' when the process is gone and summary.json was written after the launch, else 'failed'.
+    """
+    reap()
+    run_dir = Path(run_dir)
+    meta = evaluation_file(run_dir)
+    try:
+        rec = json.loads(check_inside(meta).read_text(encoding="utf-8"))
+    except (OSError, RunError, json.JSONDecodeError, UnicodeDecodeError):
+        return {"state": "none", "log_tail": ""}
+    rec = rec if isinstance(rec, dict) else {}
+    pid, start, boot, launched = (rec.get(k) for k in ("pid", "proc_start", "boot_id", "launched"))
+    launched = _number(launched) or 0.0
+    alive = (isinstance(pid, int) and not isinstance(pid, bool) and _is_vae_process(pid)
+             and identity_matches(ProcessIdentity(pid, start if isinstance(start, int) else None,
+                                                  boot if isinstance(boot, str) else None)))
+    if alive:
+        running = meta.with_suffix(".running")
+        state = "running" if running.is_file() and running.stat().st_mtime >= launched - 1 else "queued"
+    else:
+        summary = run_dir / "summary.json"
+        written = summary.is_file() and summary.stat().st_mtime >= launched
+        state = "finished" if written and read_json_object(run_dir, "summary.json").get("eval") else "failed"
+    return {"state": state, "pid": pid if alive else None, "launched": launched,
+            "log_tail": log_tail(meta.with_suffix(".log"), 15)}
 
 
 # ----------------------------------------------------------------------------- progress

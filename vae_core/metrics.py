@@ -15,10 +15,11 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from vae_core.corpus import bucket_batches, collate, encode_sentences
-from vae_core.model import SentenceVAE
+from vae_core.model import SentenceVAE, additive_width
 from vae_core.objective import LOG_2PI, gaussian_kl, gaussian_log_density
 from vae_core.text import BOS_ID, EOS_ID, PAD_ID
 
@@ -49,42 +50,91 @@ def _randn(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generato
 # ----------------------------------------------------------------------------- likelihood
 
 
+NLL_MEMORY_MB = 256.0  # default bound on the decoder outputs one IS-NLL chunk holds: k = 500 fits a laptop
+PPL_RULE = ("exp(total NLL / n_tokens); n_tokens counts each word token as the run's tokenization cuts the text, "
+            "plus one <eos> per sentence (the PTB convention of Mikolov et al. 2010 and Li et al. 2019)")
+
+
+def perplexity(total_nll: float, n_tokens: int) -> float:
+    """exp(total NLL in nats / number of tokens counted); the caller states what the count includes (PPL_RULE)."""
+    if n_tokens <= 0:
+        raise ValueError(f"perplexity needs a positive token count, got {n_tokens}")
+    return math.exp(min(700.0, total_nll / n_tokens))
+
+
+def ppl_count_text(figures: dict[str, Any]) -> str:
+    """What a PPL in `evaluate_model`'s figures is counted over, in words: "82,430 tokens = 78,669 words
+    (whitespace tokenization) + 3,761 <eos>"."""
+    n_tokens, n_words = figures.get("n_tokens"), figures.get("n_words")
+    if not isinstance(n_tokens, int) or not isinstance(n_words, int):
+        return "unknown (figures from before token counts were recorded)"
+    return (f"{n_tokens:,} tokens = {n_words:,} words ({figures.get('tokenization', 'lab')} tokenization) "
+            f"+ {n_tokens - n_words:,} <eos>")
+
+
+def decoded_token_bytes(model: SentenceVAE) -> int:
+    """Bytes one decoded token (of one z sample) holds at once in `reconstruction_nll`: its logits and their
+    log-softmax (2·V), the decoder's input and states (embedding, z, hidden per layer; the additive decoder's
+    per-dimension features, D·W before and after the activation), in the model's dtype."""
+    cfg = model.cfg
+    elem = next(model.parameters()).element_size()
+    values = 2 * cfg.vocab_size + cfg.embed_dim + cfg.latent_dim + 4 * cfg.hidden_dim * cfg.decoder_layers
+    if cfg.decoder == "additive":
+        values += 2 * cfg.latent_dim * additive_width(cfg.hidden_dim)
+    return elem * values
+
+
+def samples_per_chunk(model: SentenceVAE, n_tokens: int, k: int, memory_mb: float = NLL_MEMORY_MB) -> int:
+    """How many of the k importance samples of a batch with `n_tokens` real tokens (<eos> included) to decode at
+    once so that chunk × n_tokens × `decoded_token_bytes` stays within `memory_mb` (at least 1, at most k)."""
+    per_sample = max(1, n_tokens) * decoded_token_bytes(model)
+    return max(1, min(k, int(memory_mb * 2**20 // per_sample)))
+
+
 def importance_sampled_nll(
     model: SentenceVAE,
     tokens: torch.Tensor,
     lengths: torch.Tensor,
     k: int = 500,
-    chunk: int = 50,
+    chunk: int | None = None,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    memory_mb: float = NLL_MEMORY_MB,
 ) -> torch.Tensor:
     """−log p(x) per sentence by importance sampling with q(z|x) as proposal (Burda et al. 2016).
 
     log p(x) ≈ logsumexp_i [log p(x|z_i) + log p(z_i) − log q(z_i|x)] − log k,  z_i ~ q(z|x).
     tokens (B, T), lengths (B,) → (B,) positive NLL in nats (token NLL summed, <eos> included).
-    Samples are decoded `chunk` at a time (the batch is expanded chunk-fold), bounding memory.
-    k=1 is an unbiased estimate of −ELBO; the estimate decreases towards −log p(x) as k grows.
+    `noise` (k, B, D) is the reparameterisation noise (z_i = mu + noise_i·sigma); else it is drawn from
+    `generator` at once, so the result does not depend on the chunking. Samples are decoded `chunk` at a time
+    (None: as many as fit `memory_mb`, see `samples_per_chunk`), the log-weights accumulated by logsumexp
+    across chunks. k=1 is an unbiased estimate of −ELBO; the estimate decreases towards −log p(x) as k grows.
     """
-    if k < 1 or chunk < 1:
+    if k < 1 or (chunk is not None and chunk < 1):
         raise ValueError(f"k and chunk must be >= 1, got k={k}, chunk={chunk}")
     with eval_mode(model):
         mu, logvar = model.encode(tokens, lengths)  # (B, D)
         B, D = mu.shape
+        if noise is None:
+            noise = _randn((k, B, D), mu, generator)
+        elif tuple(noise.shape) != (k, B, D):
+            raise ValueError(f"noise must have shape {(k, B, D)}, got {tuple(noise.shape)}")
+        if chunk is None:
+            chunk = samples_per_chunk(model, int(lengths.sum()), k, memory_mb)
         std = torch.exp(0.5 * logvar)
-        log_w = []
-        done = 0
-        while done < k:
-            c = min(chunk, k - done)
-            eps = _randn((c, B, D), mu, generator)
+        log_sum: torch.Tensor | None = None  # (B,): logsumexp of the log-weights so far
+        for start in range(0, k, chunk):
+            eps = noise[start:start + chunk].to(mu)  # (c, B, D)
+            c = eps.size(0)
             z = mu + eps * std  # (c, B, D)
             nll, _ = model.reconstruction_nll(
                 z.reshape(c * B, D), tokens.repeat(c, 1), lengths.repeat(c)
             )  # (c*B,): row s*B + b is sample s of sentence b
-            log_px_z = -nll.view(c, B)
             log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)  # (c, B)
             log_qz_x = gaussian_log_density(z, mu, logvar).sum(-1)  # (c, B)
-            log_w.append(log_px_z + log_pz - log_qz_x)
-            done += c
-        log_px = torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)  # (B,)
+            part = torch.logsumexp(-nll.view(c, B) + log_pz - log_qz_x, dim=0)  # (B,)
+            log_sum = part if log_sum is None else torch.logaddexp(log_sum, part)
+        log_px = log_sum - math.log(k)  # (B,)
     return -log_px
 
 
@@ -211,6 +261,13 @@ def corpus_bleu(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequen
             h, r = _ngrams(hyp, n), _ngrams(ref, n)
             matches[n - 1] += sum(min(c, r[g]) for g, c in h.items())
             counts[n - 1] += max(0, len(hyp) - n + 1)
+    return bleu_from_counts(matches, counts, hyp_len, ref_len)
+
+
+def bleu_from_counts(matches: Sequence[int], counts: Sequence[int], hyp_len: int, ref_len: int) -> float:
+    """BLEU from clipped n-gram matches and n-gram counts per order (1..max_n), hypothesis and reference
+    lengths: the one BLEU formula (corpus BLEU here, Self-BLEU in vae_core.generation_metrics). Uniform
+    weights, brevity penalty exp(1 − r/c) when c < r, smoothing method 1; no unigram match gives 0."""
     if hyp_len == 0 or matches[0] == 0:
         return 0.0
     log_p = 0.0
@@ -218,7 +275,7 @@ def corpus_bleu(references: Sequence[Sequence[str]], hypotheses: Sequence[Sequen
         c = max(1, c)
         log_p += math.log(m / c if m > 0 else BLEU_EPSILON / c)
     bp = 1.0 if hyp_len > ref_len else math.exp(1.0 - ref_len / hyp_len)
-    return bp * math.exp(log_p / max_n)
+    return bp * math.exp(log_p / len(matches))
 
 
 def greedy_reconstructions(
@@ -270,24 +327,51 @@ def _elbo_pass(
     return recon, kl, mu_all, logvar_all
 
 
+def _sentence_noise(seed: int, index: int, k: int, D: int) -> np.ndarray:
+    """(k, D) float64 reparameterisation noise of sentence `index`: its own stream of `seed` (numpy's
+    SeedSequence of both, so streams never overlap; torch's CPU generator keeps only 32 bits of a seed), so a
+    sentence's estimate does not depend on which batch or chunk it is decoded in."""
+    return np.random.default_rng([seed, index]).standard_normal((k, D))
+
+
+def nll_batches(model: SentenceVAE, lengths: Sequence[int], batch_size: int, memory_mb: float) -> list[list[int]]:
+    """Sentence indices for the IS-NLL pass: sorted by length, at most `batch_size` a batch, and as many as keep
+    one sample of the batch (Σ lengths × `decoded_token_bytes`) within `memory_mb` (a longer one goes alone)."""
+    budget = memory_mb * 2**20 / decoded_token_bytes(model)  # tokens one sample of a batch may have
+    batches: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if current and (len(current) >= batch_size or used + lengths[i] > budget):
+            batches.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += lengths[i]
+    if current:
+        batches.append(current)
+    return batches
+
+
 def _is_nll_pass(
-    model: SentenceVAE, ids: Sequence[Sequence[int]], batch_size: int, k: int, chunk: int, seed: int,
-    progress: Callable[[int, int], None] | None,
+    model: SentenceVAE, ids: Sequence[Sequence[int]], batch_size: int, k: int, chunk: int | None, seed: int,
+    progress: Callable[[int, int], None] | None, memory_mb: float = NLL_MEMORY_MB,
 ) -> torch.Tensor:
-    """Importance-sampled NLL (N,) of each sentence with k samples, in input order (float64)."""
+    """Importance-sampled NLL (N,) of each sentence with k samples, in input order (float64); batches and
+    chunks sized by `memory_mb` (`nll_batches`, `samples_per_chunk`) unless `chunk` is given."""
     device = _device(model)
+    dtype = next(model.parameters()).dtype
+    D = model.cfg.latent_dim
     nll = torch.zeros(len(ids), dtype=torch.float64)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    # fewer sentences per batch as k grows, so chunk × batch stays a few thousand rows
-    batches = bucket_batches([len(x) for x in ids], max(1, min(batch_size, 4096 // chunk)), seed=None)
+    batches = nll_batches(model, [len(x) for x in ids], batch_size, memory_mb)
     if progress is not None:
         progress(0, len(batches))
     for b, idx in enumerate(batches):
         tokens, lengths = collate([ids[i] for i in idx])
         tokens, lengths = tokens.to(device), lengths.to(device)
-        nll[torch.tensor(idx)] = importance_sampled_nll(model, tokens, lengths, k=k, chunk=chunk,
-                                                        generator=gen).double().cpu()
+        noise = np.stack([_sentence_noise(seed, i, k, D) for i in idx], axis=1)  # (k, B, D)
+        noise = torch.from_numpy(noise).to(device=device, dtype=dtype)
+        nll[torch.tensor(idx)] = importance_sampled_nll(model, tokens, lengths, k=k, chunk=chunk, noise=noise,
+                                                        memory_mb=memory_mb).double().cpu()
         if progress is not None:
             progress(b + 1, len(batches))
     return nll
@@ -303,14 +387,17 @@ def evaluate_model(
     seed: int = 0,
     lowercase: bool = False,
     max_len: int = 50,
-    nll_chunk: int = 50,
+    nll_chunk: int | None = None,
+    nll_memory_mb: float = NLL_MEMORY_MB,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """All model-quality figures of one set of sentences, as plain JSON-ready python.
 
     Keys: recon, kl, elbo (per-sentence means, one z ~ q(z|x) each); nll_bound, nll_per_token_bound,
     ppl_bound (from −ELBO); with nll_samples > 0 also nll (importance-sampled, per sentence),
-    nll_per_token and ppl = exp(Σ NLL / Σ tokens), where tokens count <eos> ('ppl_counts_eos');
+    nll_per_token and ppl = exp(Σ NLL / n_tokens) ('ppl_rule': n_tokens = n_words word tokens under the
+    vocabulary's 'tokenization' + one <eos> per sentence, 'ppl_counts_eos'), the samples decoded within
+    `nll_memory_mb` (or `nll_chunk` at a time when given);
     kl_per_dim (D), active_units, au_variances (D), mi (aggregate posterior over all the
     sentences, 'mi_n' of them); exact_match, token_accuracy, bleu of greedy decodes from posterior
     means against the input with OOV words as <unk>; n_sentences, n_tokens, truncated; timing (s).
@@ -331,7 +418,7 @@ def evaluate_model(
         timing["elbo_s"] = time.perf_counter() - t0
         if nll_samples > 0:
             t0 = time.perf_counter()
-            nll = _is_nll_pass(model, ids, batch_size, nll_samples, nll_chunk, seed + 1, progress)
+            nll = _is_nll_pass(model, ids, batch_size, nll_samples, nll_chunk, seed + 1, progress, nll_memory_mb)
             timing["nll_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         mi_gen = torch.Generator(device="cpu")
@@ -354,16 +441,17 @@ def evaluate_model(
         "elbo": -(recon_mean + kl_mean),
         "nll_bound": recon_mean + kl_mean,
         "nll_per_token_bound": bound_total / n_tokens,
-        "ppl_bound": math.exp(min(700.0, bound_total / n_tokens)),
+        "ppl_bound": perplexity(bound_total, n_tokens),
     }
     if nll_samples > 0:
         total = float(nll.sum())
         out.update({
             "nll": total / n,
             "nll_per_token": total / n_tokens,
-            "ppl": math.exp(min(700.0, total / n_tokens)),
+            "ppl": perplexity(total, n_tokens),
             "ppl_counts_eos": True,
             "nll_samples": nll_samples,
+            "nll_memory_mb": nll_memory_mb,
         })
     words = [[vocab.itos[i] for i in r] for r in refs]
     hyp_words = [[vocab.itos[i] if 0 <= i < len(vocab) else "<unk>" for i in h] for h in hyps]
@@ -379,6 +467,9 @@ def evaluate_model(
         "bleu": corpus_bleu(words, hyp_words),
         "n_sentences": n,
         "n_tokens": n_tokens,
+        "n_words": n_tokens - n,
+        "tokenization": vocab.tokenization,
+        "ppl_rule": PPL_RULE,
         "truncated": truncated,
         "seed": seed,
         "timing": timing,
@@ -388,6 +479,13 @@ def evaluate_model(
 
 __all__ = [
     "importance_sampled_nll",
+    "perplexity",
+    "ppl_count_text",
+    "samples_per_chunk",
+    "decoded_token_bytes",
+    "nll_batches",
+    "NLL_MEMORY_MB",
+    "PPL_RULE",
     "mutual_information",
     "mutual_information_from_posteriors",
     "active_units",

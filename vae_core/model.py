@@ -13,7 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -78,6 +78,7 @@ class SentenceDecoder(nn.Module, ABC):
     """
 
     STORED_AS: tuple[tuple[str, str], ...] = ()  # (prefix in the module tree, prefix in run files), first match wins
+    description: ClassVar[str] = ""  # how it writes a sentence from z, in a teacher's words (the Overview shows it)
     out: nn.Linear
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -167,6 +168,9 @@ class RNNDecoder(SentenceDecoder):
     `z_to_inputs`, is appended to every input embedding. The token embedding is the model's (the
     encoder reads the same table).
     """
+
+    description = ("autoregressive RNN: a language model that writes word by word, each word from z and the "
+                   "words before it")
 
     STORED_AS = (("decoder.z_to_hidden.", "z_to_hidden."), ("decoder.rnn.", "decoder."), ("decoder.out.", "out."))
 
@@ -321,6 +325,9 @@ class PositionalDecoder(PositionwiseDecoder):
     them together (agreement, word order, which words go together) has to be carried by z.
     """
 
+    description = ("positional, non-autoregressive: every word is written at once from z and its position "
+                   "alone, never from the other words")
+
     def __init__(self, cfg: ModelConfig, embedding: nn.Embedding | None = None) -> None:
         super().__init__(cfg)
         H = cfg.hidden_dim
@@ -374,6 +381,9 @@ class AdditiveDecoder(PositionwiseDecoder):
     with them, six values along one axis are as easy to separate as two.
     """
 
+    description = ("additive, non-autoregressive: every word is written at once from its position and a sum of "
+                   "one term per latent dimension, never from the other words")
+
     def __init__(self, cfg: ModelConfig, embedding: nn.Embedding | None = None) -> None:
         super().__init__(cfg)
         fourier, positions, layers = cfg.fourier_features, cfg.max_positions, cfg.decoder_layers
@@ -426,6 +436,11 @@ DECODERS: dict[str, type[SentenceDecoder]] = {  # the one place a decoder kind i
     "positional": PositionalDecoder,
     "additive": AdditiveDecoder,
 }
+
+
+def decoder_description(cfg: ModelConfig) -> str:
+    """How the decoder of this config writes a sentence from z (its class's `description`), without building it."""
+    return _decoder_class(cfg).description
 
 
 def _decoder_class(cfg: ModelConfig) -> type[SentenceDecoder]:

@@ -20,9 +20,11 @@ and match the content hash and vocabulary hash recorded in their safetensors hea
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -76,15 +78,45 @@ def temp_beside(path: Path) -> Iterator[str]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over the target."""
-    with temp_beside(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    """Write to a temp file in the same directory, fsync, then rename over the target.
+
+    An OSError that names no file (a full disk in write()) is raised again naming `path`."""
+    try:
+        with temp_beside(path) as tmp, open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if e.filename is not None or e.errno is None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(Path(path), json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+_TEMP_NAME = re.compile(r"^\.(.+)\.[^.]+\.tmp$")  # temp_beside's ".<name>.<random>.tmp"
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space or write somewhere else",
+    errno.EDQUOT: "the disk quota is used up; free some space or write somewhere else",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.EACCES: "no permission to write there; choose a folder you may write to",
+    errno.EPERM: "no permission to write there; choose a folder you may write to",
+}
+
+
+def write_error_message(e: OSError, target: str | os.PathLike | None = None) -> str:
+    """One line a user can act on for a failed write: what could not be written, why, and what to do.
+
+    `target` names what was being written when the error itself carries no file name.
+    """
+    where = target if target is not None else e.filename
+    if where is not None and (temp := _TEMP_NAME.match(Path(where).name)):  # temp_beside's name: say the real one
+        where = Path(where).parent / temp.group(1)
+    what = f"cannot write {where}" if where is not None else "a file could not be written"
+    hint = _WRITE_HINTS.get(e.errno or -1)
+    return f"{what}: {e.strerror or e}" + (f" ({hint})" if hint else "")
 
 
 def check_inside(path: Path) -> Path:
@@ -383,6 +415,11 @@ def read_summary(run_dir: Path) -> Summary:
     return Summary.from_json(read_json_object(run_dir, "summary.json"))
 
 
+def update_summary(run_dir: Path, block: str, value: Any) -> None:
+    """Set one block of summary.json ("eval", "training", …), keeping the others; one atomic write."""
+    write_json(Path(run_dir) / "summary.json", {**read_json_object(run_dir, "summary.json"), block: value})
+
+
 def pid_alive(pid: int) -> bool:
     """True if a process with this PID exists and is not a zombie (it may be someone else's: see identity_matches)."""
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
@@ -552,8 +589,12 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
         check_inside(weights)
     except RunError as e:
         raise RunError(f"run {run_dir.name}: {e}") from e
-    # Check names and shapes from the header before building anything.
-    expected = _expected_shapes(mcfg)
+    # The model is built (on the CPU: its size was bounded above) before the file is read, and names and
+    # shapes are checked from the file's header against it before any weight is. Building it on the meta
+    # device instead imported torch._dynamo (nn.Embedding's init on meta goes through torch._refs): 1.4 s of
+    # every cold load (issue 20, "Waits").
+    model = SentenceVAE(mcfg)
+    expected = _shapes(model)
     try:
         with safe_open(str(weights), framework="pt") as f:
             keys = set(f.keys())
@@ -579,7 +620,6 @@ def load_run(path: str | os.PathLike, checkpoint: str = "model", device: str | t
             raise
         raise RunError(f"run {run_dir.name}: cannot read {weights.name} ({e})") from e
     _check_weights(run_dir.name, weights.name, state, recorded, vocab)
-    model = SentenceVAE(mcfg)
     model.load_state_dict(state)
     model.to(device).eval()
     for p in model.parameters():
@@ -614,22 +654,50 @@ def _check_weights(run: str, file: str, state: Mapping[str, torch.Tensor], recor
                        "order changed); restore the run's own vocab.json")
 
 
-def _expected_shapes(mcfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes of a SentenceVAE of this config, built on the meta device."""
-    with torch.device("meta"):
-        m = SentenceVAE(mcfg)
-    return {k: tuple(v.shape) for k, v in m.state_dict().items()}
+def _shapes(model: SentenceVAE) -> dict[str, tuple[int, ...]]:
+    """Names (as run files store them) and shapes of a model's weights."""
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def make_config(mcfg: ModelConfig, tcfg: TrainConfig, corpus_spec: str, corpus_name: str,
-                factors: tuple[str, ...] = (), extra: dict | None = None) -> dict:
-    """The config.json object of a new run."""
+                factors: tuple[str, ...] = (), extra: dict | None = None, grammar_sha256: str | None = None) -> dict:
+    """The config.json object of a new run (`grammar_sha256`: of the run's grammar copy, see write_new_config)."""
+    corpus: dict[str, Any] = {"spec": corpus_spec, "name": corpus_name, "factors": list(factors)}
+    if grammar_sha256 is not None:
+        from vae_core.grammar import SHA256_KEY
+
+        corpus[SHA256_KEY] = grammar_sha256
     return {
         "format_version": FORMAT_VERSION,
         "model": to_dict(mcfg),
         "train": to_dict(tcfg),
-        "corpus": {"spec": corpus_spec, "name": corpus_name, "factors": list(factors)},
+        "corpus": corpus,
         "versions": {"vae_core": __version__, "torch": torch.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **(extra or {}),
     }
+
+
+def write_new_config(run_dir: Path, mcfg: ModelConfig, tcfg: TrainConfig, corpus: Any) -> None:
+    """Write a new run's config.json for `corpus` (a Corpus or TokenCorpus: its spec, name and factors).
+
+    A corpus generated from a grammar .json file is tied to the run: the file is copied (atomically) to
+    `<run>/grammar.json` and its sha256 recorded as corpus.grammar_sha256, and every later reader
+    (`grammar.grammar_for_corpus`, `grammar.run_corpus_spec`) takes the copy, so moving or editing the
+    original changes nothing. A copy left by an earlier run of the same name is removed otherwise.
+    """
+    from vae_core.grammar import RUN_COPY, GrammarError, grammar_snapshot
+
+    run_dir = Path(run_dir)
+    snapshot = grammar_snapshot(corpus.spec)
+    sha256 = None
+    if snapshot is None:
+        (run_dir / RUN_COPY).unlink(missing_ok=True)
+    else:
+        data, sha256, grammar = snapshot
+        n_sentences = sum(len(corpus.split(s)) for s in ("train", "valid", "test"))
+        if tuple(grammar.factors) != tuple(corpus.factors) or grammar.size != n_sentences:
+            raise GrammarError(f"the grammar file {corpus.spec} changed while the run was being set up; start again")
+        atomic_write_bytes(run_dir / RUN_COPY, data)
+    write_json(run_dir / "config.json",
+               make_config(mcfg, tcfg, corpus.spec, corpus.name, corpus.factors, grammar_sha256=sha256))

@@ -191,9 +191,13 @@ def color_options(subset: Subset, latent_dim: int) -> list[str]:
 def color_values(choice: str, subset: Subset, enc: Encoded) -> tuple[str, list, list[str] | None]:
     """(kind, values, category order) of one colour option: kind 'categorical', 'continuous' or 'none'."""
     if choice in subset.labels:
-        from vae_core.synthetic import FACTORS
+        from vae_core.grammar import builtin_grammar
 
-        order = list(FACTORS[choice]) if choice in subset.factor_names and choice in FACTORS else None
+        values = subset.factor_values  # the grammar's value order, when the subset's corpus has one
+        if values is None and subset.factor_names == tuple(builtin_grammar(check=False).factors):
+            values = builtin_grammar(check=False).factors
+        values = values or {}
+        order = list(values[choice]) if choice in subset.factor_names and choice in values else None
         return "categorical", list(subset.labels[choice]), order
     if choice == COLOR_ORIGIN:
         return "categorical", list(subset.origin), None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vae_core.corpus import Corpus, TextSet
+from vae_core.corpus import Corpus, TextSet, decode_head
 
 # A label column with more distinct values is an id or free text, not a factor. 100 (the value `vae_core eval`
 # has always used, so recorded evaluations keep their meaning): a corpus's categorical columns (topics, authors,
@@ -33,6 +33,7 @@ class Subset:
     source: str  # one line for the page: what these sentences are
     subset_id: str  # content hash: part of every cache key
     factor_names: tuple[str, ...] = ()  # label columns that are the corpus's known generative factors
+    factor_values: Mapping[str, tuple[str, ...]] | None = None  # their values in the grammar's order, if known
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -82,7 +83,21 @@ def corpus_subset(corpus: Corpus, splits: Sequence[str], n: int, seed: int = 0) 
         source,
         content_id(picked, picked_labels) + f"-{what.replace(' + ', '')}",
         tuple(f for f in corpus.factors if f in picked_labels),
+        _grammar_values(corpus),
     )
+
+
+def _grammar_values(corpus: Corpus) -> Mapping[str, tuple[str, ...]] | None:
+    """The corpus grammar's factor values (`grammar.grammar_for_corpus` of its spec), or None without one."""
+    from vae_core.grammar import GrammarError, grammar_for_corpus
+
+    if not corpus.factors:
+        return None
+    try:
+        grammar = grammar_for_corpus(corpus.spec)
+    except GrammarError:
+        return None
+    return dict(grammar.factors) if grammar is not None and tuple(grammar.factors) == tuple(corpus.factors) else None
 
 
 def upload_subset(data: TextSet, name: str, n: int, seed: int = 0) -> Subset:
@@ -108,6 +123,7 @@ def sample_subset(subset: Subset, n: int, seed: int = 0) -> Subset:
         f"{len(idx):,} sampled from {subset.source}",
         content_id(sentences, labels),
         subset.factor_names,
+        subset.factor_values,
     )
 
 
@@ -129,25 +145,30 @@ def categorical_columns(labels: Mapping[str, Sequence[str]], max_values: int = M
 
 
 def label_factors(
-    labels: Mapping[str, Sequence[str]], factor_names: Sequence[str] = (), max_values: int = MAX_LABEL_VALUES
+    labels: Mapping[str, Sequence[str]], factor_names: Sequence[str] = (), max_values: int = MAX_LABEL_VALUES,
+    factor_values: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[np.ndarray, list[str], list[list[str]], list[str]] | None:
     """(factors (N, K) int, names, value names, skipped columns) of the label columns, or None without any.
 
-    The built-in corpus's factors (`factor_names` is synthetic.FACTORS, all present with its values) are
-    numbered in FACTORS order; otherwise the columns with 2..max_values distinct values are factors, their
-    values numbered in sorted order (`disentanglement.encode_labels`), and the other columns are skipped.
+    A grammar's factors (`factor_names`, all present, with their values in order: `factor_values`, a
+    grammar's `factors`; the built-in grammar's when `factor_names` are its factors) are numbered in that
+    order; otherwise the columns with 2..max_values distinct values are factors, their values numbered in
+    sorted order (`disentanglement.encode_labels`), and the other columns are skipped.
     """
-    from vae_core.synthetic import FACTORS, factor_codes
+    from vae_core.grammar import builtin_grammar, factor_codes
 
     if not labels:
         return None
-    if factor_names and tuple(factor_names) == tuple(FACTORS) and all(f in labels for f in FACTORS):
+    if factor_values is None and factor_names and tuple(factor_names) == tuple(builtin_grammar(check=False).factors):
+        factor_values = builtin_grammar(check=False).factors
+    known = tuple(factor_values or ())
+    if factor_names and tuple(factor_names) == known and all(f in labels for f in known):
         n = len(next(iter(labels.values())))
-        rows = [{f: labels[f][i] for f in FACTORS} for i in range(n)]
+        rows = [{f: labels[f][i] for f in known} for i in range(n)]
         try:
-            return factor_codes(rows), list(FACTORS), [list(v) for v in FACTORS.values()], []
+            return factor_codes(factor_values, rows), list(known), [list(factor_values[f]) for f in known], []
         except ValueError:
-            pass  # not the built-in values after all: treat them as plain labels
+            pass  # not the grammar's values after all: treat them as plain labels
     from vae_core.disentanglement import encode_labels
 
     keep = categorical_columns(labels, max_values)
@@ -176,10 +197,7 @@ def text_matches(sentences: Sequence[str], query: str) -> list[int]:
 
 def csv_header(data: bytes, fmt: str = "csv") -> list[str]:
     """The header row of CSV/TSV bytes ([] when unreadable)."""
-    try:
-        decoded = data[:65536].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        decoded = data[:65536].decode("latin-1")
+    decoded = decode_head(data, 65536)  # UTF-8, or UTF-16/32 with a byte-order mark, as parse_text reads it
     reader = csv.reader(io.StringIO(decoded, newline=""), delimiter="\t" if fmt == "tsv" else ",")
     for row in reader:
         if any(c.strip() for c in row):

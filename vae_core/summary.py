@@ -98,6 +98,11 @@ class DisentanglementFigures:
     dci_informativeness: float | None = None
     sap: float | None = None
     modularity: float | None = None
+    explicitness: float | None = None
+    beta_vae: float | None = None  # BetaVAE (z-diff) evaluation accuracy; chance = 1 / factors
+    factor_vae: float | None = None  # FactorVAE (z-min-var) evaluation accuracy
+    convention: str | None = None  # the estimators' convention (vae_core.metric_conventions); None: before it
+    caveats: tuple[tuple[str, str], ...] = ()  # (metric, why it has no value)
 
     @classmethod
     def from_json(cls, value: Any) -> DisentanglementFigures | None:
@@ -105,13 +110,50 @@ class DisentanglementFigures:
         if d is None:
             return None
         dci = _mapping(d.get("dci")) or {}
+        convention = _mapping(d.get("convention")) or {}
+        caveats = _mapping(d.get("caveats")) or {}
         return cls(
+            explicitness=finite_number(d.get("explicitness")),
+            beta_vae=finite_number((_mapping(d.get("beta_vae")) or {}).get("score")),
+            factor_vae=finite_number((_mapping(d.get("factor_vae")) or {}).get("score")),
+            convention=text(convention.get("name")),
+            caveats=tuple((str(k), v) for k, v in caveats.items() if isinstance(v, str)),
             mig=finite_number(d.get("mig")),
             dci_disentanglement=finite_number(dci.get("disentanglement")),
             dci_completeness=finite_number(dci.get("completeness")),
             dci_informativeness=finite_number(dci.get("informativeness")),
             sap=finite_number(d.get("sap")),
             modularity=finite_number(d.get("modularity")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationFigures:
+    """Diversity of prior samples and smoothness of decoded paths (summary.json 'eval' → 'generation')."""
+
+    n_samples: int | None = None
+    self_bleu: float | None = None  # Self-BLEU-4: 1 = the samples repeat each other
+    self_bleu_2: float | None = None
+    distinct_1: float | None = None
+    distinct_2: float | None = None
+    smoothness: float | None = None  # LangSpace interpolation smoothness (word edit distance), mean over paths
+    n_paths: int | None = None
+
+    @classmethod
+    def from_json(cls, value: Any) -> GenerationFigures | None:
+        d = _mapping(value)
+        if d is None:
+            return None
+        div = _mapping(d.get("diversity")) or {}
+        smooth = _mapping(d.get("smoothness")) or {}
+        return cls(
+            n_samples=whole_number(div.get("n")),
+            self_bleu=finite_number(div.get("self_bleu")),
+            self_bleu_2=finite_number(div.get("self_bleu_2")),
+            distinct_1=finite_number(div.get("distinct_1")),
+            distinct_2=finite_number(div.get("distinct_2")),
+            smoothness=finite_number(smooth.get("smoothness")),
+            n_paths=whole_number(smooth.get("n_paths")),
         )
 
 
@@ -165,6 +207,7 @@ class Evaluation:
     bleu: float | None = None
     disentanglement: DisentanglementFigures | None = None
     prior_samples: PriorValidity | None = None
+    generation: GenerationFigures | None = None
 
     @classmethod
     def from_json(cls, value: Any) -> Evaluation | None:
@@ -186,6 +229,7 @@ class Evaluation:
             au_variances=finite_vector(d.get("au_variances")),
             disentanglement=DisentanglementFigures.from_json(d.get("disentanglement")),
             prior_samples=PriorValidity.from_json(d.get("prior_samples")),
+            generation=GenerationFigures.from_json(d.get("generation")),
             **num,
         )
 
@@ -243,6 +287,7 @@ class Summary:
 __all__ = [
     "DisentanglementFigures",
     "Evaluation",
+    "GenerationFigures",
     "PriorValidity",
     "Summary",
     "SweepRecord",

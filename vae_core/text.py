@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vae_core.config import TOKENIZATIONS, Tokenization
+
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -19,15 +21,20 @@ _TOKEN_RE = re.compile(r"<[a-z]+>|\w+(?:['.]\w+)*'?|'\w+|[^\w\s]", re.UNICODE)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def tokenize(text: str, lowercase: bool = False) -> list[str]:
-    """Split text into word tokens, deterministically.
+def tokenize(text: str, lowercase: bool = False, tokenization: Tokenization = "lab") -> list[str]:
+    """Split text into word tokens, deterministically. Control characters are dropped.
 
-    Whitespace-separated text (PTB, the built-in corpus) keeps its tokens, except that
-    punctuation glued to a word is split off. Control characters are dropped.
+    "lab" (the default): whitespace-separated pieces, with punctuation glued to a word split off
+    ("mr." -> "mr .", "a-b" -> "a - b"; "u.s." -> "u.s ."). "whitespace": the space-separated pieces
+    as given, for text that is already tokenised (Penn Treebank: "mr.", "u.s.", "a-b" stay one word).
     """
+    if tokenization not in TOKENIZATIONS:
+        raise ValueError(f"tokenization must be one of {', '.join(TOKENIZATIONS)}; got {tokenization!r}")
     text = _CONTROL_RE.sub(" ", text)
     if lowercase:
         text = text.lower()
+    if tokenization == "whitespace":
+        return text.split()
     tokens: list[str] = []
     for chunk in text.split():
         if chunk in SPECIALS:
@@ -37,10 +44,12 @@ def tokenize(text: str, lowercase: bool = False) -> list[str]:
     return tokens
 
 
-def sentence_tokens(text: str, lowercase: bool = False, max_len: int | None = None) -> tuple[list[str], bool]:
-    """The tokens a run sees of one sentence, `tokenize(text, lowercase)` cut to max_len words (None: all),
-    and whether words were cut off."""
-    toks = tokenize(text, lowercase)
+def sentence_tokens(
+    text: str, lowercase: bool = False, max_len: int | None = None, tokenization: Tokenization = "lab"
+) -> tuple[list[str], bool]:
+    """The tokens a run sees of one sentence, `tokenize(text, lowercase, tokenization)` cut to max_len words
+    (None: all), and whether words were cut off. A run's tokenization is its vocabulary's (`Vocab.tokenization`)."""
+    toks = tokenize(text, lowercase, tokenization)
     if max_len is None or len(toks) <= max_len:
         return toks, False
     return toks[:max_len], True
@@ -53,11 +62,19 @@ def detokenize(tokens: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Vocab:
-    """Bijection between words and ids; ids 0..3 are <pad> <unk> <bos> <eos>."""
+    """Bijection between words and ids; ids 0..3 are <pad> <unk> <bos> <eos>.
+
+    `tokenization` is the rule its words were cut by (TrainConfig.tokenization): its words only mean
+    something under that rule, so every "text -> ids" path tokenises with it (`tokens`).
+    """
 
     itos: tuple[str, ...]
+    tokenization: Tokenization = "lab"
 
     def __post_init__(self) -> None:
+        if self.tokenization not in TOKENIZATIONS:
+            raise ValueError(f"vocabulary tokenization must be one of {', '.join(TOKENIZATIONS)}; "
+                             f"got {self.tokenization!r}")
         if tuple(self.itos[:4]) != SPECIALS:
             raise ValueError(f"vocabulary must start with {SPECIALS}, got {self.itos[:4]}")
         if len(set(self.itos)) != len(self.itos):
@@ -70,8 +87,9 @@ class Vocab:
         sentences: Iterable[Sequence[str]],
         min_freq: int = 1,
         max_size: int | None = None,
+        tokenization: Tokenization = "lab",
     ) -> Vocab:
-        """Vocabulary of tokenized sentences: most frequent first, ties broken alphabetically."""
+        """Vocabulary of tokenized sentences (cut by `tokenization`): most frequent first, ties alphabetical."""
         counts: Counter[str] = Counter()
         for toks in sentences:
             counts.update(toks)
@@ -80,7 +98,11 @@ class Vocab:
         words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
         if max_size is not None:
             words = words[: max(0, max_size - len(SPECIALS))]
-        return cls(SPECIALS + tuple(words))
+        return cls(SPECIALS + tuple(words), tokenization)
+
+    def tokens(self, text: str, lowercase: bool = False, max_len: int | None = None) -> tuple[list[str], bool]:
+        """`sentence_tokens` of `text` under this vocabulary's tokenization: the words, and whether some were cut."""
+        return sentence_tokens(text, lowercase, max_len, self.tokenization)
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -115,10 +137,16 @@ class Vocab:
         return [t for t in tokens if t not in self._stoi and t != UNK]  # type: ignore[attr-defined]
 
     def to_json(self) -> str:
-        return json.dumps({"itos": list(self.itos)}, ensure_ascii=False)
+        """JSON of the words in id order, and the tokenization when it is not the default "lab" (so the
+        file and hash of every vocabulary written before the setting existed are unchanged)."""
+        data: dict = {"itos": list(self.itos)}
+        if self.tokenization != "lab":
+            data["tokenization"] = self.tokenization
+        return json.dumps(data, ensure_ascii=False)
 
     def sha256(self) -> str:
-        """sha256 of the words in id order (of `to_json`): what ties weights and token caches to this vocabulary."""
+        """sha256 of `to_json` (words in id order, and a non-default tokenization): what ties weights and token
+        caches to this vocabulary."""
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
 
     @classmethod
@@ -126,8 +154,12 @@ class Vocab:
         try:
             data = json.loads(text)
             itos = data["itos"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            tokenization = data.get("tokenization", "lab")
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"vocabulary file is not valid: {e}") from e
         if not isinstance(itos, list) or not all(isinstance(w, str) for w in itos):
             raise ValueError("vocabulary file is not valid: 'itos' must be a list of strings")
-        return cls(tuple(itos))
+        if tokenization not in TOKENIZATIONS:
+            raise ValueError(f"vocabulary file is not valid: 'tokenization' must be one of "
+                             f"{', '.join(TOKENIZATIONS)}")
+        return cls(tuple(itos), tokenization)

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_core.config import TrainConfig
+from vae_core.config import Tokenization, TrainConfig
 from vae_core.corpus import MAX_LINE_CHARS, BatchPlan, CorpusError, cache_dir, collate, sha256_file, split_marks
-from vae_core.text import SPECIALS, Vocab, sentence_tokens, tokenize
+from vae_core.text import SPECIALS, Vocab, tokenize
 from vae_core.textset import SPLITS
 
 CACHE_FORMAT = 1
@@ -214,10 +214,12 @@ class TokenCorpus:
             for i, s in enumerate(iter_sentences(f)):
                 yield int(marks[i]), s
 
-    def word_counts(self, lowercase: bool, source_sha: str | None = None) -> Counter[str]:
+    def word_counts(self, lowercase: bool, source_sha: str | None = None,
+                    tokenization: Tokenization = "lab") -> Counter[str]:
         """Word counts of the training split (streamed; cached as JSON next to the token caches)."""
         source_sha = source_sha or self.source_sha256()
-        key = _sha(json.dumps([CACHE_FORMAT, source_sha, lowercase, self.seed]))[:16]
+        rule = [] if tokenization == "lab" else [tokenization]  # the default keeps the caches' old names
+        key = _sha(json.dumps([CACHE_FORMAT, source_sha, lowercase, self.seed, *rule]))[:16]
         path = self._cache_root() / f".{self._stem()}.{key}.counts.json"
         if path.is_file():
             try:
@@ -227,7 +229,7 @@ class TokenCorpus:
         counts: Counter[str] = Counter()
         for k, s in self._lines():
             if k == 0:
-                counts.update(tokenize(s, lowercase))
+                counts.update(tokenize(s, lowercase, tokenization))
         from vae_core.runs import write_json
 
         write_json(path, {"format": CACHE_FORMAT, "source_sha256": source_sha, "counts": dict(counts)})
@@ -235,7 +237,7 @@ class TokenCorpus:
 
     def build_vocab(self, tcfg: TrainConfig) -> Vocab:
         """The vocabulary `train.build_vocab` would build from the training split, without holding its sentences."""
-        return _vocab_from_counts(self.word_counts(tcfg.lowercase), tcfg)
+        return _vocab_from_counts(self.word_counts(tcfg.lowercase, tokenization=tcfg.tokenization), tcfg)
 
     def cache_path(self, vocab: Vocab, tcfg: TrainConfig, source_sha: str | None = None) -> Path:
         """Where the token cache for this source, vocabulary and tokenisation lives."""
@@ -258,7 +260,7 @@ class TokenCorpus:
             streams = [_IdStream(tmp / f"ids.{k}") for k in range(3)]
             cut = [0, 0, 0]
             for k, s in self._lines():
-                toks, was_cut = sentence_tokens(s, tcfg.lowercase, tcfg.max_len)  # as corpus.encode_sentences
+                toks, was_cut = vocab.tokens(s, tcfg.lowercase, tcfg.max_len)  # as corpus.encode_sentences
                 cut[k] += was_cut
                 streams[k].add(vocab.encode(toks))
             for st in streams:
@@ -306,7 +308,7 @@ def _vocab_from_counts(counts: Counter[str], tcfg: TrainConfig) -> Vocab:
     words = sorted((w for w, c in counts.items() if c >= tcfg.min_freq and w not in SPECIALS),
                    key=lambda w: (-counts[w], w))
     words = words[: max(0, tcfg.max_vocab - len(SPECIALS))]
-    return Vocab(SPECIALS + tuple(words))
+    return Vocab(SPECIALS + tuple(words), tcfg.tokenization)
 
 
 class _IdStream:

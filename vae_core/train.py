@@ -17,6 +17,7 @@ import torch
 
 from vae_core import checkpoint as ckpt
 from vae_core import distributed as ddp
+from vae_core import tracking
 from vae_core.config import NON_AUTOREGRESSIVE, ModelConfig, TrainConfig
 from vae_core.corpus import Corpus, TextSet, bucket_batches, collate, encode_sentences
 from vae_core.model import SentenceVAE, VAEOutput
@@ -60,9 +61,10 @@ def build_vocab(corpus: Corpus | TokenCorpus, tcfg: TrainConfig) -> Vocab:
     if isinstance(corpus, TokenCorpus):
         return corpus.build_vocab(tcfg)  # streamed word counts: no sentence list in memory
     return Vocab.build(
-        (tokenize(s, tcfg.lowercase) for s in corpus.train.sentences),
+        (tokenize(s, tcfg.lowercase, tcfg.tokenization) for s in corpus.train.sentences),
         min_freq=tcfg.min_freq,
         max_size=tcfg.max_vocab,
+        tokenization=tcfg.tokenization,
     )
 
 
@@ -296,10 +298,11 @@ def train(
     try:
         prep = ctx.main_first(lambda: _prepare(Path(run_dir), corpus, model_cfg, train_cfg, resume, overwrite,
                                                writes=ctx.is_main))
-        trainer = _Trainer(Path(run_dir), prep, callbacks or Callbacks(), should_stop or (lambda: False),
-                           torch.device(dev), amp_dtype, ctx)
-        summary = trainer.run()
-        del trainer  # its DistributedDataParallel wrapper must go before the process group (see ddp.teardown)
+        with tracking.tracked(Path(run_dir), prep.train_cfg, callbacks or Callbacks(), ctx.is_main) as hooks:
+            trainer = _Trainer(Path(run_dir), prep, hooks, should_stop or (lambda: False), torch.device(dev),
+                               amp_dtype, ctx)
+            summary = trainer.run()
+            del trainer  # its DistributedDataParallel wrapper must go before the process group (see ddp.teardown)
         finished = True
         return summary
     finally:

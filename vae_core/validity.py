@@ -1,7 +1,10 @@
-"""Generation-side validity on the built-in corpus: whether decoded codes are corpus sentences, and of which factors.
+"""Generation-side validity on a grammar corpus: whether decoded codes are corpus sentences, and of which factors.
 
-Decoded sentences are parsed back into factors with `synthetic.parse` (None = not a corpus
-sentence). From that: validity and diversity of prior samples, which factor each latent
+Decoded sentences are parsed back into factors with the corpus's grammar (`grammar.Grammar.parse`;
+the built-in one when none is given; None = not a corpus sentence; `grammar.grammar_for_corpus` picks
+a run's), or labelled by any other `Labeller` (`label_classifiers.ClassifierLabeller`: classifiers trained on
+a labelled corpus, where "a factor changed" = its predicted label changed and validity is not measured).
+From that: validity and diversity of prior samples, which factor each latent
 dimension changes along a traversal, and whether interpolation paths stay on valid sentences.
 Shapes: M base codes, V traversal values, D latent, P pairs, S steps per path.
 """
@@ -9,19 +12,20 @@ Shapes: M base codes, V traversal values, D latent, P pairs, S steps per path.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from vae_core.config import DecodeConfig
 from vae_core.decode import decode
+from vae_core.grammar import Grammar, builtin_grammar
 from vae_core.latent import interpolate, traversal_grid, traversal_values
 from vae_core.model import SentenceVAE
-from vae_core.synthetic import FACTORS, parse
 from vae_core.text import Vocab
 
 Parse = Mapping[str, str] | None
-GREEDY = DecodeConfig(strategy="greedy", max_len=20)  # corpus sentences have at most 9 tokens
+GREEDY = DecodeConfig(strategy="greedy", max_len=20)  # built-in sentences have at most 9 tokens; see _decoding
+BUILTIN_FACTORS = tuple(builtin_grammar(check=False).factors)
 DECODE_BATCH = 2048  # codes decoded per call
 OWN_SOLE_SHARE = 0.8  # a dimension owns a factor when ≥ 80% of its changing steps change that factor alone
 OWN_CHANGE_RATE = 0.3  # ... and it changes something in ≥ 30% of its steps
@@ -55,13 +59,68 @@ def _device(model: SentenceVAE) -> torch.device:
     return next(model.parameters()).device
 
 
+def _grammar(grammar: Grammar | None) -> Grammar:
+    return builtin_grammar() if grammar is None else grammar
+
+
+@runtime_checkable
+class Labeller(Protocol):
+    """What the traversal and interpolation analyses need of whatever labels decoded sentences.
+
+    `factors`: factor → its values; `label(sentences)`: per sentence {factor: value}, or None when the
+    sentence is not a corpus sentence (only a labeller that `validates` ever says so); `max_tokens`: tokens in
+    the corpus's longest sentence; `describe()`: JSON-ready, what labelled them (with accuracies if learnt).
+    """
+
+    factors: Mapping[str, Sequence[str]]
+    validates: bool
+    max_tokens: int
+
+    def label(self, sentences: Sequence[str]) -> list[dict[str, str] | None]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class GrammarLabeller:
+    """A grammar as a Labeller: exact labels from its parser, None for a sentence it does not generate."""
+
+    kind = "grammar"
+    validates = True
+
+    def __init__(self, grammar: Grammar) -> None:
+        self.grammar = grammar
+        self.factors = grammar.factors
+        self.max_tokens = grammar.max_tokens
+
+    def label(self, sentences: Sequence[str]) -> list[dict[str, str] | None]:
+        return [self.grammar.parse(s) for s in sentences]
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.grammar.name, "factors": list(self.factors)}
+
+
+def as_labeller(labeller: Grammar | Labeller | None) -> Labeller:
+    """A grammar (None: the built-in one) wrapped as a Labeller; a Labeller as it is."""
+    if labeller is None or isinstance(labeller, Grammar):
+        return GrammarLabeller(_grammar(labeller))
+    return labeller
+
+
+def _decoding(grammar: Grammar | Labeller, cfg: DecodeConfig) -> DecodeConfig:
+    """`cfg`, with GREEDY's length cap raised to leave a grammar's longest sentence 4 tokens of room."""
+    if cfg is GREEDY and grammar.max_tokens + 4 > cfg.max_len:
+        return DecodeConfig(strategy="greedy", max_len=grammar.max_tokens + 4)
+    return cfg
+
+
 # ----------------------------------------------------------------------------- prior samples
 
 
 def prior_sample_validity(
-    model: SentenceVAE, vocab: Vocab, n: int = 1000, seed: int = 0, decode_cfg: DecodeConfig = GREEDY
+    model: SentenceVAE, vocab: Vocab, n: int = 1000, seed: int = 0, decode_cfg: DecodeConfig = GREEDY,
+    grammar: Grammar | None = None,
 ) -> dict[str, Any]:
-    """Decode n codes z ~ N(0, I) and parse them.
+    """Decode n codes z ~ N(0, I) and parse them with `grammar` (default: the built-in one).
 
     Returns 'validity' (share that parse), 'distinct' (distinct sentences / n), 'distinct_valid'
     (distinct valid sentences / n), 'n_distinct_valid', 'coverage' (distinct valid sentences /
@@ -71,11 +130,10 @@ def prior_sample_validity(
         raise ValueError(f"n must be >= 1, got {n}")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     z = torch.randn(n, model.cfg.latent_dim, generator=gen).to(_device(model))  # (n, D)
-    texts = decode_texts(model, vocab, z, decode_cfg)
-    valid = [t for t in texts if parse(t) is not None]
-    n_corpus = 1
-    for values in FACTORS.values():
-        n_corpus *= len(values)
+    grammar = _grammar(grammar)
+    texts = decode_texts(model, vocab, z, _decoding(grammar, decode_cfg))
+    valid = [t for t in texts if grammar.parse(t) is not None]
+    n_corpus = grammar.size
     distinct_valid = len(set(valid))
     return {
         "validity": len(valid) / n,
@@ -93,7 +151,7 @@ def prior_sample_validity(
 
 
 def summarise_traversals(
-    parses: Sequence[Sequence[Parse]], factors: Sequence[str] = tuple(FACTORS)
+    parses: Sequence[Sequence[Parse]], factors: Sequence[str] = BUILTIN_FACTORS
 ) -> dict[str, Any]:
     """Which factors change between consecutive values of traversals (one row per base code).
 
@@ -143,7 +201,7 @@ def owned_factors(
     per_dim: Sequence[Mapping[str, Any]],
     min_sole_share: float = OWN_SOLE_SHARE,
     min_change_rate: float = OWN_CHANGE_RATE,
-    factors: Sequence[str] = tuple(FACTORS),
+    factors: Sequence[str] = BUILTIN_FACTORS,
 ) -> dict[str, list[int]]:
     """{factor: dims that own it}: sole_share[f] ≥ min_sole_share and change_rate ≥ min_change_rate.
 
@@ -168,8 +226,12 @@ def traversal_factor_effects(
     dims: Sequence[int] | None = None,
     values: torch.Tensor | None = None,
     decode_cfg: DecodeConfig = GREEDY,
+    grammar: Grammar | Labeller | None = None,
 ) -> dict[str, Any]:
     """Traverse each dimension from M base codes (absolute values) and count the factors that change.
+
+    Decodes are parsed with `grammar` (default: the built-in one) or labelled by a `Labeller`; with one that
+    does not validate (classifiers), 'validity' and 'invalid_step_rate' are None (not measured).
 
     base_z: (M, D) posterior means; dims: which dimensions (default all); values: (V,) (default
     `traversal_values(9, 3.0)`). Each dimension is one batched decode of M·V codes. Returns
@@ -183,25 +245,31 @@ def traversal_factor_effects(
     values = traversal_values(9, 3.0) if values is None else torch.as_tensor(values, dtype=torch.float32)
     dims = list(range(model.cfg.latent_dim)) if dims is None else [int(d) for d in dims]
     M, V = base_z.size(0), values.numel()
+    labeller = as_labeller(grammar)
+    factors = tuple(labeller.factors)
+    decode_cfg = _decoding(labeller, decode_cfg)
     per_dim = []
     if M and dims:
         grids = torch.stack([traversal_grid(z0, dims, values) for z0 in base_z.cpu()])  # (M, len(dims), V, D)
         for j, d in enumerate(dims):
             z = grids[:, j].reshape(M * V, -1).to(_device(model))  # (M·V, D), row m·V + v
-            texts = decode_texts(model, vocab, z, decode_cfg)
-            parses = [[parse(t) for t in texts[m * V:(m + 1) * V]] for m in range(M)]
-            per_dim.append({"dim": d, **summarise_traversals(parses)})
-    owners = owned_factors(per_dim)
+            labels = labeller.label(decode_texts(model, vocab, z, decode_cfg))
+            summary = summarise_traversals([labels[m * V:(m + 1) * V] for m in range(M)], factors)
+            if not labeller.validates:
+                summary.update(validity=None, invalid_step_rate=None)
+            per_dim.append({"dim": d, **summary})
+    owners = owned_factors(per_dim, factors=factors)
     return {
         "per_dim": per_dim,
         "owners": owners,
         "owned_factors": list(owners),
         "n_owned": len(owners),
-        "n_factors": len(FACTORS),
+        "n_factors": len(factors),
         "values": [float(v) for v in values],
         "n_base": M,
         "min_sole_share": OWN_SOLE_SHARE,
         "min_change_rate": OWN_CHANGE_RATE,
+        "labeller": labeller.describe(),
     }
 
 
@@ -237,14 +305,18 @@ def interpolation_validity(
     method: str = "lerp",
     decode_cfg: DecodeConfig = GREEDY,
     lowercase: bool = False,
+    grammar: Grammar | Labeller | None = None,
 ) -> dict[str, Any]:
     """Validity of interpolation paths between pairs of sentences, or of codes ((P, 2, D) or [(a, b)]).
 
     Each path has `steps` points, both ends included (as `latent.interpolate`); its steps − 2
     intermediate points are decoded in one batch. Returns 'path_validity' (share of paths whose
     intermediate decodes all parse) with 'path_validity_ci95' (Wilson interval), 'step_validity'
-    (share of intermediate decodes that parse),
-    'endpoint_validity' (share of decoded end points that parse), 'n_paths', 'steps', 'method'.
+    (share of intermediate decodes that parse with `grammar`, default the built-in one),
+    'endpoint_validity' (share of decoded end points that parse), 'n_paths', 'steps', 'method'. Labels along
+    each path (`grammar` or a `Labeller`; invalid points skipped): 'label_monotone' (share of paths on which no
+    factor comes back to a value it left), 'label_changes' (mean factor changes a path). With a labeller that
+    does not validate (classifiers) the validity figures are None (not measured).
     """
     if steps < 3:
         raise ValueError(f"steps must be >= 3 (two end points and at least one point between), got {steps}")
@@ -253,16 +325,25 @@ def interpolation_validity(
     if P == 0:
         raise ValueError("no pairs to interpolate")
     paths = torch.stack([interpolate(a[i], b[i], steps, method) for i in range(P)])  # (P, S, D)
-    texts = decode_texts(model, vocab, paths.reshape(P * steps, -1).to(_device(model)), decode_cfg)
-    ok = [parse(t) is not None for t in texts]
+    labeller = as_labeller(grammar)
+    texts = decode_texts(model, vocab, paths.reshape(P * steps, -1).to(_device(model)), _decoding(labeller, decode_cfg))
+    labels = labeller.label(texts)
+    ok = [p is not None for p in labels]
     inner = [ok[p * steps + 1:(p + 1) * steps - 1] for p in range(P)]
     ends = [ok[p * steps] for p in range(P)] + [ok[(p + 1) * steps - 1] for p in range(P)]
     n_valid_paths = sum(all(row) for row in inner)
+    changes = [_label_path(labels[p * steps:(p + 1) * steps], labeller.factors) for p in range(P)]
+    n_monotone = sum(monotone for _, monotone in changes)
+    validates = labeller.validates
     return {
-        "path_validity": n_valid_paths / P,
-        "path_validity_ci95": list(wilson_interval(n_valid_paths, P)),
-        "step_validity": sum(sum(row) for row in inner) / (P * (steps - 2)),
-        "endpoint_validity": sum(ends) / len(ends),
+        "path_validity": n_valid_paths / P if validates else None,
+        "path_validity_ci95": list(wilson_interval(n_valid_paths, P)) if validates else None,
+        "step_validity": sum(sum(row) for row in inner) / (P * (steps - 2)) if validates else None,
+        "endpoint_validity": sum(ends) / len(ends) if validates else None,
+        "label_monotone": n_monotone / P,
+        "label_monotone_ci95": list(wilson_interval(n_monotone, P)),
+        "label_changes": sum(n for n, _ in changes) / P,
+        "labeller": labeller.describe(),
         "n_paths": P,
         "steps": steps,
         "method": method,
@@ -270,7 +351,24 @@ def interpolation_validity(
     }
 
 
+def _label_path(labels: Sequence[Parse], factors: Sequence[str]) -> tuple[int, bool]:
+    """(factor changes between consecutive labelled points, whether no factor returns to a value it left)."""
+    points = [p for p in labels if p is not None]
+    n_changes, monotone = 0, True
+    for f in factors:
+        seen = [points[0].get(f)] if points else []
+        for p in points[1:]:
+            if p.get(f) != seen[-1]:
+                n_changes += 1
+                monotone = monotone and p.get(f) not in seen
+                seen.append(p.get(f))
+    return n_changes, monotone
+
+
 __all__ = [
+    "GrammarLabeller",
+    "Labeller",
+    "as_labeller",
     "prior_sample_validity",
     "summarise_traversals",
     "owned_factors",

@@ -131,13 +131,17 @@ def test_modularity_conventions() -> None:
     result = dm.modularity_from_mi(mi)
     np.testing.assert_allclose(result["per_dim"], [1.0, 0.0, 0.0])  # zero-MI dim scores 0
     assert result["modularity"] == pytest.approx(1 / 3)
-    assert dm.modularity_from_mi(np.array([[0.5], [0.0]]))["per_dim"].tolist() == [1.0, 0.0]
+    weighted = dm.modularity_from_mi(mi, weighting="information")  # dim 1 carries nothing: weight 0
+    assert weighted["modularity"] == pytest.approx(1 / 2)
+    one_factor = dm.modularity_from_mi(np.array([[0.5], [0.0]]))  # one factor: trivially modular, so NaN
+    assert np.isnan(one_factor["modularity"]) and np.all(np.isnan(one_factor["per_dim"]))
 
 
 def test_dci_without_importance_is_not_nan(aligned: np.ndarray) -> None:
     constant = np.zeros((N, 2), dtype=int)  # nothing to predict: every importance is 0
     result = dm.dci(aligned, constant)
     assert result["disentanglement"] == 0.0 and result["completeness"] == 0.0
+    assert np.isnan(dm.dci(aligned, constant[:, :1])["disentanglement"])  # one factor: no D to measure
     assert result["informativeness"] == 1.0
     assert not np.any(np.isnan(result["importance"]))
 

@@ -246,3 +246,13 @@ def test_sweep_launch_records_pid_and_log(tmp_path):
     assert jobs.list_sweeps(root) == ["sw"]
     assert _gone(pid)
     assert not Path(root / "sw-trial0").exists()
+
+
+def test_evaluation_file_for_a_folder_the_app_did_not_name(tmp_path):
+    """A run folder with a name a run name may not be (too long, odd characters) still has a record name."""
+    long_dir, odd_dir = tmp_path / ("x" * 81), tmp_path / "<b>x<b> [y](z)"
+    names = {jobs.evaluation_file(d).name for d in (long_dir, odd_dir, tmp_path / "plain-run")}
+    assert "plain-run.json" in names and len(names) == 3
+    for d in (long_dir, odd_dir):
+        record = jobs.evaluation_file(d)
+        assert record.parent == tmp_path / jobs.EVAL_DIR and record.name.startswith("run-")

@@ -204,3 +204,55 @@ def test_label_upload_error_echoes_the_file_name_escaped(open_app):
     assert not at.exception and at.error
     found = problems(at, "file name", lambda at: True)
     assert not found, "\n".join(found)
+
+
+# --------------------------------------------------------------------------- issue 20.7: text over the length limit
+
+LONG_SENTENCE = ("the doctor sees the small cat and the pilots follow the red horse . " * 9).strip()  # ~600 chars
+
+
+def _cut_warnings(at) -> list[str]:
+    return [w.value for w in at.warning if "only the first 500 characters are used" in w.value]
+
+
+def test_sliders_sentence_over_500_characters_is_cut_and_says_so(open_app):
+    """In the browser a max_chars box silently drops a longer paste (the old sentence stays); now the box takes it,
+    the page uses its first 500 characters and says so."""
+    assert len(LONG_SENTENCE) > 500
+    at = open_app("app_pages/sliders.py")
+    box = at.text_input(key="w_sliders_text")
+    assert box.proto.max_chars == 0, "no browser-side limit that drops a paste"
+    box.set_value(LONG_SENTENCE).run()
+    assert not at.exception
+    warnings = _cut_warnings(at)
+    assert len(warnings) == 1 and f"has {len(LONG_SENTENCE):,}" in warnings[0], [w.value for w in at.warning]
+    assert _has_block(at)
+    assert at.query_params.get("s", "").startswith("the doctor sees") and len(at.query_params["s"]) <= 500
+    at.text_input(key="w_sliders_text").set_value("the doctor sees the small cat .").run()
+    assert not _cut_warnings(at), "a sentence within the limit gets no warning"
+
+
+def test_interpolation_sentences_over_500_characters_are_cut_and_say_so(open_app):
+    at = open_app("app_pages/interpolation.py")
+    for key in ("w_interp_a_text", "w_interp_b_text"):
+        assert at.text_input(key=key).proto.max_chars == 0
+    at.text_input(key="w_interp_b_text").set_value(LONG_SENTENCE).run()
+    assert not at.exception
+    warnings = _cut_warnings(at)
+    assert len(warnings) == 1 and _has_table(at), [w.value for w in at.warning]
+
+
+def test_latent_map_long_search_and_placed_lines_are_cut_and_say_so(open_app):
+    at = open_app("app_pages/latent_map.py")
+    at.selectbox(key="w_map_method").set_value("pca")
+    next(b for b in at.button if b.label == "Draw the map").click()
+    at.run()
+    assert at.text_input(key="w_map_search").proto.max_chars == 0
+    at.text_input(key="w_map_search").set_value("the " * 80).run()  # 320 characters
+    assert not at.exception
+    assert any("Only the first 200 characters of the search" in w.value for w in at.warning)
+    lines = [LONG_SENTENCE] + [f"the doctor sees the cat {i} ." for i in range(25)]
+    at.text_area(key="w_map_place").set_value("\n".join(lines)).run()
+    assert not at.exception
+    notes = [w.value for w in at.warning if "are placed" in w.value]
+    assert len(notes) == 1 and "first 20 of 26 lines" in notes[0] and "Line(s) 1 cut" in notes[0], notes

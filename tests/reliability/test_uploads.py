@@ -209,3 +209,145 @@ def test_rows_and_label_cells_are_bounded(monkeypatch):
     with pytest.raises(CorpusError, match="columns"):  # the reader itself, for files on the server too
         parse_text(("text," + ",".join(f"c{i}" for i in range(MAX_COLUMNS)) + "\nx" + "," * MAX_COLUMNS).encode(),
                    "csv")
+
+
+# ------------------------------------------------------------- issue 20.7: encodings, bad lines, no text column
+
+SENTENCES = [f"the cat {i} sat on the mat ." for i in range(60)]
+CSV_TEXT = "text,label\n" + "\n".join(f"{s},{'ab'[i % 2]}" for i, s in enumerate(SENTENCES)) + "\n"
+JSONL_TEXT = "\n".join(json.dumps({"text": s, "label": "ab"[i % 2]}) for i, s in enumerate(SENTENCES)) + "\n"
+BOM_ENCODINGS = {  # codec that writes the byte-order mark itself, or (codec, mark) -> what the user is told
+    "utf-16": "UTF-16 LE",
+    "utf-32": "UTF-32 LE",
+    ("utf-16-be", b"\xfe\xff"): "UTF-16 BE",
+    ("utf-32-be", b"\x00\x00\xfe\xff"): "UTF-32 BE",
+}
+
+
+def _encode(text: str, enc) -> bytes:
+    if isinstance(enc, tuple):
+        codec, bom = enc
+        return bom + text.encode(codec)
+    return text.encode(enc)
+
+
+@pytest.mark.parametrize("enc", list(BOM_ENCODINGS), ids=lambda e: BOM_ENCODINGS[e])
+@pytest.mark.parametrize("fmt, text", [("txt", "\n".join(SENTENCES)), ("csv", CSV_TEXT), ("jsonl", JSONL_TEXT)])
+def test_utf16_and_utf32_with_a_byte_order_mark_are_read_as_text(enc, fmt, text):
+    from vae_core.corpus import text_encoding
+
+    data = _encode(text, enc)
+    texts, err = jobs.validate_upload(f"f.{fmt}", data)
+    assert err is None, err
+    assert texts.sentences == tuple(SENTENCES)
+    assert texts.sentences == parse_text(text.encode(), fmt).sentences  # the same as the UTF-8 file
+    if fmt != "txt":
+        assert texts.labels["label"][:2] == ("a", "b")
+        assert jobs.upload_columns(f"f.{fmt}", data) == ["text", "label"]  # the column picker reads it too
+    assert text_encoding(data)[1] == BOM_ENCODINGS[enc]
+
+
+def test_binary_is_still_refused_even_behind_a_utf16_byte_order_mark():
+    import random
+
+    noise = random.Random(0).randbytes(20_000)
+    zip_like = b"\x00\x01\x02PK\x03\x04" * 200  # decodes as UTF-16 (no surrogates), to control characters
+    for data in (b"\xff\xfe" + noise, b"\xfe\xff" + noise, b"\xff\xfe\x00\x00" + noise, b"\xff\xfe" + zip_like,
+                 b"\xfe\xff" + zip_like):
+        texts, err = jobs.validate_upload("f.txt", data)
+        assert texts is None and ("binary" in err or "not UTF" in err), err
+    # UTF-16 without a byte-order mark has NUL bytes: refused as binary, with the way out named
+    texts, err = jobs.validate_upload("f.txt", "\n".join(SENTENCES).encode("utf-16-le"))
+    assert texts is None and "binary" in err and "byte-order mark" in err
+
+
+def test_csv_header_peek_reads_utf16():
+    from vae_core.subsets import csv_header
+
+    assert csv_header(_encode(CSV_TEXT, "utf-16")) == ["text", "label"]
+    assert csv_header(CSV_TEXT.encode("utf-8-sig")) == ["text", "label"]
+
+
+JSON_BAD_LINES = {  # line 7 (a good file otherwise) -> what the message says about it
+    "unterminated": ('{"text": "the dog ran .', "unterminated string"),
+    "bare_key": ('{"text": "the dog ran .", label: 3}', "property name"),
+    "trailing": ('{"text": "the dog ran ."} x', "extra data"),
+    "truncated": ('{"text": "the dog', "unterminated string"),
+}
+
+
+@pytest.mark.parametrize("case", list(JSON_BAD_LINES))
+def test_jsonl_with_one_bad_line_names_the_line_and_what_is_wrong(case):
+    bad, says = JSON_BAD_LINES[case]
+    lines = JSONL_TEXT.splitlines()
+    lines[6] = bad
+    texts, err = jobs.validate_upload("x.jsonl", "\n".join(lines).encode())
+    assert texts is None
+    assert err.startswith("x.jsonl line 7 is not valid JSON (") and says in err.lower(), err
+    assert "column " in err and "fix or remove that line" in err, err
+    assert not err.rstrip(")").endswith((" at", ":")), "the message is whole, not cut off"
+
+
+def test_jsonl_bad_line_message_quotes_a_short_excerpt():
+    lines = JSONL_TEXT.splitlines()
+    lines[6] = '{"text": "' + "w" * 5000 + '", oops}'
+    err = jobs.validate_upload("x.jsonl", "\n".join(lines).encode())[1]
+    assert "line 7" in err and "oops" in err and len(err) < 400, err
+
+
+NUMBERS_CSV = b"a,b\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(60))
+
+
+def test_a_numeric_column_is_never_read_as_sentences():
+    texts, err = jobs.validate_upload("nums.csv", NUMBERS_CSV)
+    assert texts is None and "no text column (columns: a, b)" in err
+    for column in ("a", "b"):  # named explicitly (the CLI's --text-column, the Train page's picker): still refused
+        texts, err = jobs.validate_upload("nums.csv", NUMBERS_CSV, column)
+        assert texts is None and "holds only numbers" in err and "(columns: a, b)" in err, err
+    with pytest.raises(CorpusError, match="holds only numbers"):
+        parse_text(b"id,score\n1,0.5\n2,1e3\n3,-4\n", "csv", text_column="score")
+    # a text column with some numbers among sentences is text
+    assert len(parse_text(b"text\n42\nthe cat sat .\n", "csv")) == 2
+
+
+@pytest.mark.parametrize("page, key", [("app_pages/latent_map.py", "map"), ("app_pages/disentanglement.py", "dis")])
+def test_label_uploaders_do_not_use_a_numeric_column_as_text(open_app, page, key):
+    at = open_app(page)
+    assert not at.exception
+    at.file_uploader(key=f"w_{key}_upload").set_value(("nums.csv", NUMBERS_CSV, "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [html.unescape(w.value) for w in at.warning]
+    assert any("no text column (columns: a, b)" in w for w in warnings), warnings
+    picker = at.selectbox(key=f"w_{key}_upload_text")
+    assert picker.value is None, "no column is chosen for the user"
+    radio = [r for r in at.radio if r.key and r.key.endswith("_source")]
+    assert all(r.value != "upload" for r in radio), "the numbers are not offered as sentences"
+    picker.set_value("a").run()  # chosen explicitly: refused, with why
+    assert not at.exception
+    errors = [html.unescape(e.value) for e in at.error]
+    assert any("holds only numbers" in e for e in errors), errors
+
+
+def test_label_uploader_reads_utf16_and_says_so(open_app):
+    at = open_app("app_pages/latent_map.py")
+    at.file_uploader(key="w_map_upload").set_value(("mine.csv", _encode(CSV_TEXT, "utf-16"), "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="w_map_upload_text").value == "text"
+    assert any("Read as UTF-16 LE" in c.value for c in at.caption)
+    assert at.radio(key="w_map_source").value == "upload"
+
+
+def test_train_page_reads_a_utf16_upload_and_names_the_bad_jsonl_line(open_app):
+    at = open_app("app_pages/train.py")
+    at.radio(key="train_corpus_source").set_value("upload").run()
+    at.file_uploader(key="w_train_upload").set_value(("u16.txt", _encode("\n".join(SENTENCES), "utf-16"),
+                                                      "text/plain")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(m.value == "60" for m in at.metric)
+    assert any("Read as UTF-16 LE" in c.value for c in at.caption)
+    lines = JSONL_TEXT.splitlines()
+    lines[6] = '{"text": "the dog ran .'
+    at.file_uploader(key="w_train_upload").set_value(("bad.jsonl", "\n".join(lines).encode(), "text/plain")).run()
+    errors = [html.unescape(e.value).replace("\\", "") for e in at.error]
+    assert any("bad.jsonl line 7 is not valid JSON (unterminated string" in e for e in errors), errors
+    assert at.button(key="train_start").disabled
