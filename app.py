@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import widgets
+from ui import bookmark_panel, widgets
 
 ROOT = Path(__file__).resolve().parent
 
@@ -43,5 +43,6 @@ page = st.navigation(navigation)
 with st.sidebar:
     widgets.run_picker()
     widgets.decode_settings()
+    bookmark_panel.bookmarks_panel(page, [p for group in navigation.values() for p in group])
 
 page.run()

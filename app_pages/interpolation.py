@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import figures, loaders, state, widgets
+from ui import analysis, figures, loaders, state, widgets
 from ui.textdiff import escape, mark_changes
 from vae_core import explore
 from vae_core.generation_metrics import INTERPOLATION_STEPS, interpolation_smoothness
@@ -70,7 +70,6 @@ def path_table(texts: list[str], labels: list[str], grammar: Grammar | None, lab
 run = loaders.require_run()
 widgets.inject_css()
 grammar = loaders.run_grammar(run)  # parses the decodes into factors; None without one
-dim = run.model_config.latent_dim
 st.title("Interpolation")
 st.markdown(
     "Encode two sentences, walk the straight line (**lerp**) or the great circle (**slerp**) between their "
@@ -78,15 +77,7 @@ st.markdown(
     "grammatical sentences; holes in it show up as broken sentences in the middle of the path."
 )
 
-if not st.session_state.get(state.QP_INTERP_APPLIED):
-    st.session_state[state.QP_INTERP_APPLIED] = True
-    qp = state.query_params()
-    if "s" in qp:
-        st.session_state[state.SENTENCE] = qp["s"]
-        st.session_state.pop("w_interp_a_text", None)
-    if "s2" in qp:
-        st.session_state[state.SENTENCE_2] = qp["s2"]
-        st.session_state.pop("w_interp_b_text", None)
+state.restore_link("interp")  # s, s2, interp (lerp/slerp), steps, collapse: declared in ui.state.LINKS
 
 options = loaders.corpus_sentences(run, "test", 300)
 sentence_a = widgets.sentence_input(
@@ -108,10 +99,10 @@ collapse = c3.checkbox(
     "Collapse repeats", value=True, key="w_interp_collapse", help="Show consecutive identical decodes once, with ×n."
 )
 
+state.write_link("interp")  # after every change, so the address bar shows this view
 if not sentence_a or not sentence_b:
     st.info("Type (or pick) two sentences to interpolate between.")
 else:
-    state.set_query_params(s=sentence_a, s2=sentence_b)
     mu, _, oov = loaders.encode(run, [sentence_a, sentence_b])
     widgets.oov_warning(oov[0], "The first sentence")
     widgets.oov_warning(oov[1], "The second sentence")
@@ -142,24 +133,21 @@ else:
             f"The evaluation in summary.json: mean smoothness {ev_gen.smoothness:.2f} over {ev_gen.n_paths:,} "
             f"lerp paths of {INTERPOLATION_STEPS} steps between random test sentences."
         )
-    tab_path, tab_table, tab_map = st.tabs(["Path", "Table", "On a map"])
+    # Lazy tabs: the map (encoding 500 test sentences and a PCA) is computed only when its tab is open.
+    tab_path, tab_table, tab_map = st.tabs(["Path", "Table", "On a map"], key="w_interp_tab", on_change="rerun")
     with tab_path:
         widgets.show_html(path_html(texts, labels, grammar, collapse))
     with tab_table:
         st.dataframe(table, hide_index=True)
     with tab_map:
-        sample, _ = loaders.corpus_sample(run, "test", 500)
-        if len(sample) >= 3 and dim >= 2:
-            from vae_core.projection import fit_projection
-
-            background, _, _ = loaders.encode(run, sample)
-            proj = fit_projection(background, "pca", 2)
+        proj = analysis.path_background(run) if tab_map.open else None  # cached per run
+        if proj is not None:
             st.plotly_chart(
                 figures.latent_path(proj.coords, proj.transform(path), texts),
                 key="w_interp_map",
             )
-            st.caption("PCA of 500 test sentences' codes (grey) with the path drawn over it.")
-        else:
+            st.caption(f"PCA of {len(proj.coords)} test sentences' codes (grey) with the path drawn over it.")
+        elif tab_map.open:
             st.caption("The corpus is not available here, so there is nothing to draw the path over.")
     widgets.csv_download(table, f"interpolation-{run.name}.csv", key="w_interp_csv")
 
@@ -205,7 +193,7 @@ else:
 
 st.header("Attribute vectors")
 DEFAULT_ATTRIBUTE = ("mood", "question")  # (label column, value) shown first when the corpus has it
-sample, labels = loaders.corpus_sample(run, "train", loaders.ENCODE_LIMIT)
+_, labels = loaders.corpus_sample(run, "train", loaders.ENCODE_LIMIT)  # the sentences: analysis.attribute_direction
 usable = label_values(labels)  # the label columns that are factors, with their values
 if not usable:
     st.caption("This run's corpus has no label columns here, so there are no attribute vectors to move along.")
@@ -227,10 +215,8 @@ base = sentence_a or (options[0] if options else "")
 if not base:
     st.info("Type a first sentence above to move it.")
     st.stop()
-codes, _, _ = loaders.encode(run, sample)
-mask = np.array([v == value for v in labels[column]])
 try:
-    direction = explore.attribute_vector(codes, mask)  # (D,)
+    direction, n_with, n_all = analysis.attribute_direction(run, column, value)  # (D,), encoded once per run
 except ValueError as e:
     st.warning(f"Cannot build this direction: {escape(e)}")
     st.stop()
@@ -239,7 +225,7 @@ scales = np.linspace(0.0, 2.0, n_scales).tolist()
 moved = explore.move_along(z_base[0], direction, scales)  # (n_scales, D)
 moved_texts = loaders.decode_texts(run, moved)
 st.caption(
-    f"Direction from {int(mask.sum())} of {len(mask)} training sentences with {escape(column)} = {escape(value)}; "
+    f"Direction from {n_with} of {n_all} training sentences with {escape(column)} = {escape(value)}; "
     f"its length is {float(np.linalg.norm(direction)):.2f}. Moving: the first sentence above."
 )
 scale_labels = [f"{s:.2f}" for s in scales]

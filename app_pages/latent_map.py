@@ -4,6 +4,8 @@ interpolation path between two of them; text search; nearest neighbours in laten
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -52,6 +54,8 @@ if not sources:
         "sentences above to map them."
     )
     st.stop()
+# A link's map settings, colour and search (ui.state.LINKS), once; a link with a method draws its map.
+linked = state.restore_link("latent-map", choices={"src": [s for s in sources if s != "upload"]})
 analysis.preselect_source(sources, upload, "w_map_source", "map_upload_seen")
 source = st.radio("Sentences", sources, format_func=SOURCES.get, horizontal=True, key="w_map_source")
 if source == "upload":
@@ -156,7 +160,7 @@ def _subset(spec: dict) -> subsets.Subset | None:
 
 
 spec = None
-if submitted:
+if submitted or "method" in linked:
     spec = _spec_from_widgets()
     specs[str(run.path)] = spec
 elif last and last["source"] == source:
@@ -190,20 +194,25 @@ subset = _subset(spec)
 if subset is None:
     st.info("Upload the file again to map its sentences (uploads are not kept when you leave the page).")
     st.stop()
-with st.spinner(f"Encoding {len(subset):,} sentences and decoding their reconstructions…"):
-    enc = analysis.encode_subset(run, subset)
 method_name = METHOD_NAMES[spec["method"]]
-with st.spinner(
-    f"Fitting {method_name} on {len(subset):,} points… (UMAP: about 6 s per 1,000 points on 2 cores; "
-    "only the first time, then it is cached)"
-):
+# Progress in two steps (issue 20: a first map is a wait; say what is being done and how far it has got).
+with st.status(f"Step 1 of 2: encoding {len(subset):,} sentences and decoding their reconstructions…") as progress:
+    started = time.perf_counter()
+    enc = analysis.encode_subset(run, subset)
+    progress.update(
+        label=f"Step 2 of 2: fitting {method_name} on {len(subset):,} points… (UMAP: about 6 s per 1,000 points "
+        "on 2 cores; only the first time, then it is cached)"
+    )
     try:
         proj, proj_source, proj_key = analysis.map_projection(
             run.path, subset.subset_id, enc.mu, spec["method"], spec["n_components"], spec["seed"], spec["params"]
         )
     except ValueError as e:
+        progress.update(label="The map could not be drawn", state="error")
         st.error(f"Cannot draw this map: {escape(e)}")
         st.stop()
+    progress.update(label=f"Map of {len(subset):,} sentences ready in {time.perf_counter() - started:.1f} s",
+                    state="complete", expanded=False)
 coords = proj.coords  # (N, C)
 
 
@@ -242,6 +251,7 @@ if len(query.strip()) > SEARCH_MAX_CHARS:  # paste would be dropped silently in 
     c2.warning(f"Only the first {SEARCH_MAX_CHARS} characters of the search are used (it has {len(query.strip()):,}).")
     query = query.strip()[:SEARCH_MAX_CHARS]
 matches = subsets.text_matches(subset.sentences, query) if query.strip() else []
+state.write_link("latent-map")  # the drawn map's settings, colour and search: the address bar shows this view
 if query.strip():
     c2.caption(
         f"{len(matches):,} sentence(s) contain “{escape(query.strip())}”." if matches else "No sentence matches."

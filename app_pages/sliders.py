@@ -98,9 +98,6 @@ def sliders_panel(
     z = np.array([z0[d] if abs(values[d] - start[d]) < 1e-9 else values[d] for d in range(dim)], dtype=np.float32)
     recon, current = loaders.decode_texts(run, np.stack([z0, z]))  # (2, D) in one call
     st.session_state[state.SLIDER_VALUES] = values
-    # The link (query param z) is updated on full reruns and by the button below, not on every slider
-    # move: writing the URL from the fragment costs ~140 ms per move in the browser (measured by
-    # benchmarks/browser_latency.py), more than the decode itself.
 
     with output:
         moved = sum(abs(values[d] - start[d]) > 1e-9 for d in range(dim))
@@ -129,6 +126,9 @@ def sliders_panel(
                     f"Factors: {escape(widgets.factor_text(now))}"
                     + (f" — changed: {escape(', '.join(changed))}" if changed else "")
                 )
+    # The address bar follows every slider move (issue 20: a stale link reopened another view). Written
+    # last, after the sentence has been sent; only z changes here, and only when it changed.
+    state.write_link("sliders", only=("z",))
 
 
 run = loaders.require_run()
@@ -145,14 +145,7 @@ max_len = run.train_config.max_len
 grammar = loaders.run_grammar(run)  # parses the decodes into factors; None without one
 
 # The link's sentence and slider values apply on the first visit only.
-if not st.session_state.get(state.QP_SLIDERS_APPLIED):
-    st.session_state[state.QP_SLIDERS_APPLIED] = True
-    qp = state.query_params()
-    if "s" in qp:
-        st.session_state[state.SENTENCE] = qp["s"]
-        st.session_state.pop("w_sliders_text", None)
-    if "z" in qp:
-        st.session_state["pending_z"] = qp["z"]
+state.restore_link("sliders")  # s → the sentence, z → "pending_z" (declared in ui.state.LINKS)
 
 options = loaders.corpus_sentences(run, "test", 300)
 sentence = widgets.sentence_input(
@@ -194,8 +187,7 @@ state.set_query_params(s=sentence)
 
 stats = loaders.dim_stats(run)
 sliders_panel(run, z0, stats.kl, stats.active_dims, stats.inactive_dims, grammar, tuple(tokens[:max_len]))
-if st.session_state.get(state.SLIDER_VALUES):  # a full rerun keeps the link up to date
-    state.set_query_params(z=state.format_z(st.session_state[state.SLIDER_VALUES]))
+state.write_link("sliders")  # a full rerun keeps the link up to date (and drops other pages' parameters)
 
 st.divider()
 c1, c2 = st.columns(2)

@@ -306,11 +306,15 @@ if not config_error and (warmup_note := warmup_warning(train_config, n_train)):
     st.warning(_md(warmup_note))
 if not config_error and corpus_ok and (planned := planned_steps(train_config, n_train)) > 0:
     words, mean_words = run_management.corpus_shape(sample, train_config)
-    with st.spinner("Timing a few steps of this model…"):
-        estimate = run_management.estimate_training(model_config, train_config, planned, words, mean_words)
-    st.info(_md(run_management.describe_estimate(estimate))
-            + ("" if device == "cpu" else " A GPU, if the run gets one, is usually much faster."),
-            icon=":material/timer:")
+    try:
+        with st.spinner("Timing a few steps of this model…"):
+            estimate = run_management.estimate_training(model_config, train_config, planned, words, mean_words)
+    except (ValueError, RuntimeError, MemoryError) as e:  # a model this machine cannot build: say so, go on
+        st.caption(f"No time estimate: timing this model failed ({_md(e)}).")
+    else:
+        st.info(_md(run_management.describe_estimate(estimate))
+                + ("" if device == "cpu" else " A GPU, if the run gets one, is usually much faster."),
+                icon=":material/timer:")
 auto_name = jobs.default_run_name(float(train_config.beta))
 c1, c2 = st.columns([3, 1])
 typed_name = c1.text_input("Run name", key="train_run_name", placeholder=auto_name, max_chars=jobs.MAX_RUN_NAME,
@@ -454,7 +458,8 @@ def _watch(run_dir: Path) -> None:
         st.code(p["error"] or "(no log)", language=None)
     elif p["state"] == "killed":
         st.warning("The training process ended without saying why (killed?). The last checkpoint is kept; "
-                   "resume it from a shell: " + _code(f"python -m vae_core train --resume --out {run_dir}"))
+                   "press Resume below, or resume it from a shell: "
+                   + _code(f"python -m vae_core train --resume --out {run_dir}"))
         if p["error"]:
             st.code(p["error"], language=None)
     elif p["state"] in ("finished", "stopped"):

@@ -31,6 +31,8 @@ dim = run.model_config.latent_dim
 grammar = loaders.run_grammar(run)  # parses each decode into factors; None without one
 stats = loaders.dim_stats(run)
 
+# The link's start, sentence, dimensions, mode, span and number of values (ui.state.LINKS), once.
+state.restore_link("traversals", limits={"dims": (0, dim - 1)})
 start_options = {"sentence": "A sentence's posterior mean", "prior": "The centre of the prior (z = 0)"}
 start_from = st.radio(
     "Start from", list(start_options), format_func=start_options.get, horizontal=True, key="w_trav_start"
@@ -73,6 +75,7 @@ if mu is None:
     mode = "absolute"
 span = c3.number_input("Span", 0.25, 10.0, 3.0, step=0.25, key="w_trav_span")
 n_values = c4.number_input("Values", 2, 21, 9, step=1, key="w_trav_n", help="Columns; an odd number has a centre.")
+state.write_link("traversals")  # after every change, so the address bar shows this view
 if not dims:
     st.info("Choose at least one dimension.")
     st.stop()

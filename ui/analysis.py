@@ -298,10 +298,58 @@ def comparison_row(run_path: Path, n: int = comparison.COMPARE_SENTENCES) -> dic
     return _comparison_cached(str(run_path), loaders._weights_mtime(run_path), loaders.summary_mtime(run_path), int(n))
 
 
+# --------------------------------------------------------------------------- Interpolation's per-run parts
+# Computed once per run and process, not on every widget change (issue 20: Interpolation took 15 s to open).
+
+PATH_MAP_SENTENCES = 500  # test sentences whose codes are drawn under an interpolation path
+
+
+@st.cache_resource(max_entries=8, show_spinner="Encoding test sentences for the map…")
+def _path_background_cached(path: str, mtime: float) -> Projection | None:
+    run = loaders.load_run_cached(path, mtime)
+    sample, _ = loaders.corpus_sample(run, "test", PATH_MAP_SENTENCES)
+    if len(sample) < 3 or run.model_config.latent_dim < 2:
+        return None
+    from vae_core.projection import fit_projection
+
+    return fit_projection(explore.encode(run, sample)[0], "pca", 2)
+
+
+def path_background(run: Run) -> Projection | None:
+    """A 2-D PCA of PATH_MAP_SENTENCES test sentences' codes to draw a path over (None without a corpus), cached."""
+    return _path_background_cached(str(run.path), _mtime(run))
+
+
+@st.cache_data(max_entries=16, show_spinner="Encoding training sentences for the attribute vectors…")
+def _attribute_codes_cached(path: str, mtime: float) -> tuple[np.ndarray, dict[str, list[str]]]:
+    run = loaders.load_run_cached(path, mtime)
+    sample, labels = loaders.corpus_sample(run, "train", loaders.ENCODE_LIMIT)
+    if not sample:
+        return np.zeros((0, run.model_config.latent_dim), dtype=np.float32), {}
+    return explore.encode(run, sample)[0], labels
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _attribute_direction_cached(path: str, mtime: float, column: str, value: str) -> tuple[np.ndarray, int, int]:
+    codes, labels = _attribute_codes_cached(path, mtime)
+    mask = np.array([v == value for v in labels[column]])
+    return explore.attribute_vector(codes, mask), int(mask.sum()), len(mask)
+
+
+def attribute_direction(run: Run, column: str, value: str) -> tuple[np.ndarray, int, int]:
+    """explore.attribute_vector of `column` = `value` over attribute_codes: (direction (D,), n with it, n), cached.
+
+    ValueError (not cached) when the value has no sentences or all of them.
+    """
+    direction, n_with, n = _attribute_direction_cached(str(run.path), _mtime(run), column, value)
+    return direction.copy(), n_with, n
+
+
 __all__ = [
     "MAP_CAP",
     "MAX_SENTENCES",
     "UPLOAD_MAX_BYTES",
+    "attribute_direction",
     "comparison_row",
     "disentanglement",
     "encode_subset",
@@ -309,6 +357,7 @@ __all__ = [
     "label_upload",
     "latent_stats",
     "map_projection",
+    "path_background",
     "preselect_source",
     "prior_validity",
     "run_corpus",

@@ -222,6 +222,7 @@ def decode_settings() -> DecodeConfig:
         state.DECODE_SEED: d.seed,
         state.DECODE_MAX_LEN: d.max_len,
     }
+    state.restore_link("decode")  # a link's decoding settings, once (values out of the widgets' bounds ignored)
     for k, v in defaults.items():
         st.session_state.setdefault(k, v)
     names = {"greedy": "Greedy (most likely word)", "beam": "Beam search", "sample": "Sampling"}
@@ -235,4 +236,5 @@ def decode_settings() -> DecodeConfig:
         st.slider("Top-p (1 = off)", 0.05, 1.0, step=0.05, key=state.DECODE_TOP_P, disabled=no_sampling)
         st.number_input("Seed", 0, 2**31 - 1, step=1, key=state.DECODE_SEED, disabled=no_sampling)
         st.slider("Max words", 5, 100, key=state.DECODE_MAX_LEN)
+    state.write_link("decode")  # settings other than the defaults go into the address bar
     return state.get_decode_config()

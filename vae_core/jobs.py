@@ -302,11 +302,47 @@ def _jobs_lock(runs_root: Path) -> Iterator[None]:
 _START_LOCK = threading.RLock()
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")  # torch's CPU pools read these
+
+
+def _env_int(name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        return min(hi, max(lo, int(os.environ.get(name, default))))
+    except ValueError:
+        return default
+
+
+def train_threads() -> int:
+    """CPU threads a launched job may use: $VAE_TRAIN_THREADS, default all cores but one (kept for the app)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    return _env_int("VAE_TRAIN_THREADS", max(1, cores - 1), 1, 1024)
+
+
+def train_nice() -> int:
+    """How much lower than the app a launched job runs (niceness added): $VAE_TRAIN_NICE, default 10; 0..19."""
+    return _env_int("VAE_TRAIN_NICE", 10, 0, 19)
+
+
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(dict.fromkeys(THREAD_VARS, str(train_threads())))  # so a training cannot take every core
     return env
+
+
+def _lower_priority(pid: int) -> None:
+    """Give a launched job (and what it forks later) a niceness `train_nice()` above this process's.
+
+    Set from the parent after Popen (a preexec_fn is unsafe in the threaded server); the job's first
+    milliseconds run at the app's priority, which is harmless.
+    """
+    with contextlib.suppress(AttributeError, OSError):  # not POSIX, or the child has already gone
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, own + train_nice()))
 
 
 def _cmdline(pid: int) -> str | None:
@@ -609,6 +645,7 @@ def _launch(run_dir: Path, args: list[str]) -> int:
     with open(run_dir / LOG_NAME, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=str(REPO), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+    _lower_priority(proc.pid)
     _register(proc, run_dir, "train")
     if read_status(run_dir).pid != proc.pid:  # the child has not written its own status yet
         try:
@@ -713,11 +750,15 @@ def resume_training(run_dir: str | os.PathLike, args: Sequence[str] = ()) -> int
 
 
 def evaluation_file(run_dir: str | os.PathLike) -> Path:
-    """<runs>/.evals/<run>.json: the record of the app's evaluation of a run (its log beside it, .log)."""
+    """<runs>/.evals/<run>.json: the record of the app's evaluation of a run (its log beside it, .log).
+
+    A run folder the app did not name (too long, or characters a run name may not hold) is recorded
+    under a digest of its name instead, so any folder in the runs folder has a record name.
+    """
     run_dir = Path(run_dir)
     try:
         stem = sanitize_run_name(run_dir.name)
-    except ValueError:  # a folder the app did not name: recorded under a digest of its name
+    except ValueError:
         stem = "run-" + hashlib.sha256(run_dir.name.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     return run_dir.parent / EVAL_DIR / f"{stem}.json"
 
@@ -741,6 +782,7 @@ def start_evaluation(run_dir: str | os.PathLike, args: Sequence[str] = ()) -> in
         with open(meta.with_suffix(".log"), "wb") as log:
             proc = subprocess.Popen(cmd, cwd=str(REPO), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
+        _lower_priority(proc.pid)
         _register(proc, meta.with_suffix(".log"), "eval")
         ident = process_identity(proc.pid)
         write_json(meta, {"run": run_dir.name, "pid": proc.pid, "proc_start": ident.start if ident else None,
@@ -916,6 +958,7 @@ def start_sweep(runs_root: str | os.PathLike, name: str, args: Sequence[str]) ->
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, cwd=str(REPO), env=_child_env(), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+    _lower_priority(proc.pid)
     _register(proc, log_path, "sweep")
     ident = process_identity(proc.pid)
     write_json(meta, {"name": name, "pid": proc.pid, "proc_start": ident.start if ident else None,

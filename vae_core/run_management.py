@@ -238,10 +238,13 @@ def _launch_evaluation(argv: list[str]) -> int:
 
 # ----------------------------------------------------------------------------- how long a training will take
 
-TIMING_BUDGET_S = 0.8  # the app times steps of one configuration for this long (at least a warm-up and one step)
+TIMING_BUDGET_S = 0.5  # the app times steps of one configuration for this long (idle CPU: well under 1 s)
+MIN_TIMED = 3  # ... but at least this many steps: on a busy CPU single steps vary tenfold, their fastest does not
 MAX_TIMED_PARAMETERS = 30_000_000  # larger models are not built in the app: their step cost is scaled instead
-LOW, HIGH = 0.85, 1.6  # the range around steps × measured step time (README: Train page, how it was calibrated)
-OVERHEAD = 1.1  # batching, logging, validation and checkpoints beside the optimisation steps (measured)
+LOW, HIGH = 0.85, 1.6  # the range around the estimate (README: "The Train page's runs", how it was calibrated)
+OVERHEAD = 1.05  # validation and checkpoints, in proportion to the steps (calibrated on two trainings here)
+STEP_OVERHEAD_S = 0.015  # batching, collation and logging, a step, whatever the model (calibrated likewise)
+STARTUP_S = 8.0  # the training process's start: imports, the corpus, the vocabulary (measured: 7–11 s here)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +259,7 @@ class TrainingEstimate:
 
     @property
     def expected_s(self) -> float:
-        return self.steps * self.step_s * OVERHEAD
+        return STARTUP_S + self.steps * (self.step_s * OVERHEAD + STEP_OVERHEAD_S)
 
 
 def rough_parameters(model: ModelConfig) -> int:
@@ -280,15 +283,18 @@ def _shape(model: ModelConfig, train: TrainConfig) -> tuple[ModelConfig, TrainCo
 
 
 @functools.lru_cache(maxsize=32)
-def _timed_step_s(model_config: ModelConfig, train_config: TrainConfig, length: int) -> tuple[float, float]:
-    """(fastest, median) seconds of an optimisation step of this model on a random batch (batch_size, length)."""
+def _timed_step_s(model_config: ModelConfig, train_config: TrainConfig, length: int,
+                  threads: int) -> tuple[float, float]:
+    """(fastest, median) seconds of an optimisation step of this model on a random batch (batch_size, length),
+    with `threads` CPU threads (what a launched training gets: jobs.train_threads)."""
     import torch
 
     from vae_core.model import SentenceVAE
     from vae_core.objective import PosteriorBank, beta_vae_loss
 
-    gen_state = torch.random.get_rng_state()
+    gen_state, own_threads = torch.random.get_rng_state(), torch.get_num_threads()
     try:
+        torch.set_num_threads(threads)  # process-wide for these few steps: other sessions share it briefly
         torch.manual_seed(0)
         model = SentenceVAE(model_config)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -324,11 +330,12 @@ def _timed_step_s(model_config: ModelConfig, train_config: TrainConfig, length: 
         deadline = time.perf_counter() + TIMING_BUDGET_S
         step()  # the first step allocates: not timed
         times: list[float] = []
-        while len(times) < 7 and (not times or time.perf_counter() < deadline):
+        while len(times) < MIN_TIMED or (len(times) < 7 and time.perf_counter() < deadline):
             times.append(step())
         times.sort()
         return times[0], times[len(times) // 2]
     finally:
+        torch.set_num_threads(own_threads)
         torch.random.set_rng_state(gen_state)
 
 
@@ -339,16 +346,16 @@ def step_seconds(model_config: ModelConfig, train_config: TrainConfig, length: i
     """(fastest, median) seconds of an optimisation step here, and "timed" or "scaled"; cached per config shape.
 
     Models up to MAX_TIMED_PARAMETERS are built and timed in this process (a warm-up step, then up to
-    7 steps while TIMING_BUDGET_S lasts, at least one); larger ones are scaled from the reference model
-    by parameters × batch.
+    7 steps while TIMING_BUDGET_S lasts, at least MIN_TIMED); larger ones are scaled from the reference
+    model by parameters × batch.
     """
     length = max(1, int(length))
     if rough_parameters(model_config) <= MAX_TIMED_PARAMETERS:
-        return (*_timed_step_s(*_shape(model_config, train_config), length), "timed")
+        return (*_timed_step_s(*_shape(model_config, train_config), length, jobs.train_threads()), "timed")
     small_batch = min(train_config.batch_size, 32)
     ref = dataclasses.replace(REFERENCE, vocab_size=model_config.vocab_size)
     ref_t = dataclasses.replace(train_config, batch_size=small_batch)
-    fastest, median = _timed_step_s(*_shape(ref, ref_t), length)
+    fastest, median = _timed_step_s(*_shape(ref, ref_t), length, jobs.train_threads())
     ratio = (rough_parameters(model_config) * train_config.batch_size) / (rough_parameters(ref) * small_batch)
     return fastest * ratio, median * ratio, "scaled"
 
@@ -359,16 +366,18 @@ def estimate_training(model_config: ModelConfig, train_config: TrainConfig, step
 
     vocab_size: words in the vocabulary (capped at the config's max_vocab, plus the special tokens);
     mean_words: mean words a sentence (one more, <eos>, is added; capped at max_len). The estimate is
-    steps × the fastest timed step × OVERHEAD; the range runs from LOW times that to HIGH times it, or
-    to steps × the median step × OVERHEAD when the CPU was busy while timing (other programs slow a
-    training the same way).
+    STARTUP_S + steps × (the fastest timed step × OVERHEAD + STEP_OVERHEAD_S); the range runs from LOW
+    times that to HIGH times it, or to the same with the median timed step when the CPU was busy while
+    timing (other programs slow a training the same way).
     """
     vocab = min(max(1, int(vocab_size)), train_config.max_vocab) + 4  # <pad> <unk> <bos> <eos>
     length = min(train_config.max_len, max(1, math.ceil(mean_words))) + 1
     model = dataclasses.replace(model_config, vocab_size=vocab)
     fastest, median, method = step_seconds(model, train_config, length)
-    expected = steps * fastest * OVERHEAD
-    return TrainingEstimate(steps, fastest, method, expected * LOW, max(expected * HIGH, steps * median * OVERHEAD))
+    estimate = TrainingEstimate(steps, fastest, method, 0.0, 0.0)
+    busy = STARTUP_S + steps * (median * OVERHEAD + STEP_OVERHEAD_S)
+    return dataclasses.replace(estimate, low_s=estimate.expected_s * LOW,
+                               high_s=max(estimate.expected_s * HIGH, busy))
 
 
 def format_duration(seconds: float) -> str:

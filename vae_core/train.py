@@ -25,11 +25,11 @@ from vae_core.objective import PosteriorBank, beta_vae_loss, gaussian_kl
 from vae_core.runs import (
     RunError,
     append_jsonl,
-    make_config,
     read_config,
     read_json_object,
     save_tensors,
     write_json,
+    write_new_config,
     write_status,
 )
 from vae_core.text import Vocab, tokenize
@@ -249,8 +249,7 @@ def _prepare(run_dir: Path, corpus: Corpus | TokenCorpus, model_cfg: ModelConfig
         if model_cfg.decoder in NON_AUTOREGRESSIVE:  # one position per word kept, plus <eos>
             model_cfg = dataclasses.replace(model_cfg, max_positions=train_cfg.max_len + 1)
         if writes:
-            write_json(run_dir / "config.json",
-                       make_config(model_cfg, train_cfg, corpus.spec, corpus.name, corpus.factors))
+            write_new_config(run_dir, model_cfg, train_cfg, corpus)  # a grammar file is copied into the run
             (run_dir / "vocab.json").write_text(vocab.to_json(), encoding="utf-8")
     assert model_cfg is not None and train_cfg is not None
     if isinstance(corpus, TokenCorpus):  # memory-mapped ids, tokenised once per source and vocabulary
