@@ -336,16 +336,22 @@ def chromium_browser():
         pw.stop()
 
 
+@contextlib.contextmanager
+def fresh_page(browser, viewport: dict):
+    """A page in a new browser context (its own Streamlit session) of this viewport, closed afterwards."""
+    context = browser.new_context(viewport=viewport)
+    context.set_default_timeout(30_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def app_page(chromium_browser):
     """A fresh page (its own Streamlit session) at 1280×800; closed after the test."""
-    context = chromium_browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    try:
+    with fresh_page(chromium_browser, VIEWPORT) as page:
         yield page
-    finally:
-        context.close()
 
 
 # --------------------------------------------------------------------------- helpers for the tests

@@ -18,6 +18,7 @@ import pytest
 
 from .conftest import (
     assert_no_error,
+    fresh_page,
     main,
     open_app_page,
     set_slider,
@@ -34,13 +35,8 @@ NOUNS = ("horse", "cat", "dog", "sheep", "doctor", "pilot", "teacher", "bird")
 @pytest.fixture
 def projector_page(chromium_browser):
     """A fresh page (its own Streamlit session) at 1024×768."""
-    context = chromium_browser.new_context(viewport=PROJECTOR)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    try:
+    with fresh_page(chromium_browser, PROJECTOR) as page:
         yield page
-    finally:
-        context.close()
 
 
 def _selectbox_value(box) -> str:
